@@ -1,0 +1,134 @@
+//! What a call carries besides its message: [`Request`] and [`Response`].
+//!
+//! A gRPC request is a message plus request metadata and an optional timeout; a response is a
+//! message plus response metadata. Both sides of the stack use these wrappers: a handler
+//! receives a `Request<M>` and returns a `Response<M>`; a client sends a `Request<M>` and gets
+//! back a `Response<Decoded<M>>`.
+
+use std::time::Duration;
+
+use crate::wire::metadata::Metadata;
+
+/// A request message with its metadata and timeout.
+#[derive(Clone, Debug, Default)]
+pub struct Request<T> {
+    message: T,
+    metadata: Metadata,
+    timeout: Option<Duration>,
+}
+
+impl<T> Request<T> {
+    /// A request carrying `message`, no metadata, no timeout.
+    pub fn new(message: T) -> Self {
+        Request {
+            message,
+            metadata: Metadata::new(),
+            timeout: None,
+        }
+    }
+
+    /// Assembles a request from its parts.
+    pub fn from_parts(message: T, metadata: Metadata, timeout: Option<Duration>) -> Self {
+        Request {
+            message,
+            metadata,
+            timeout,
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &T {
+        &self.message
+    }
+
+    /// Takes the message out.
+    pub fn into_message(self) -> T {
+        self.message
+    }
+
+    /// The custom metadata (request headers the application sent).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The custom metadata, to add entries before sending.
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
+    /// The time the caller allows for the call (`grpc-timeout`), if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Sets the time allowed for the call; the client sends it as `grpc-timeout` and gives up
+    /// with DEADLINE_EXCEEDED when it passes.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = Some(timeout);
+    }
+
+    /// Splits the request into message, metadata and timeout.
+    pub fn into_parts(self) -> (T, Metadata, Option<Duration>) {
+        (self.message, self.metadata, self.timeout)
+    }
+}
+
+/// Anything a client method accepts as a request: a bare message or a [`Request`].
+pub trait IntoRequest<T> {
+    /// Wraps the value as a request.
+    fn into_request(self) -> Request<T>;
+}
+
+impl<T> IntoRequest<T> for T {
+    fn into_request(self) -> Request<T> {
+        Request::new(self)
+    }
+}
+
+impl<T> IntoRequest<T> for Request<T> {
+    fn into_request(self) -> Request<T> {
+        self
+    }
+}
+
+/// A response message with its metadata.
+#[derive(Clone, Debug, Default)]
+pub struct Response<T> {
+    message: T,
+    metadata: Metadata,
+}
+
+impl<T> Response<T> {
+    /// A response carrying `message` and no metadata.
+    pub fn new(message: T) -> Self {
+        Response {
+            message,
+            metadata: Metadata::new(),
+        }
+    }
+
+    /// Assembles a response from its parts.
+    pub fn from_parts(message: T, metadata: Metadata) -> Self {
+        Response { message, metadata }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &T {
+        &self.message
+    }
+
+    /// Takes the message out.
+    pub fn into_message(self) -> T {
+        self.message
+    }
+
+    /// The response metadata (sent as response headers).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The response metadata, to add entries before the response is sent.
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+}

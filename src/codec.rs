@@ -1,0 +1,106 @@
+//! Protobuf on top of the framing: decode borrowing from the received bytes, encode once.
+//!
+//! The generated message types (pb-rs) borrow: a `User<'a>` holds `Cow<'a, str>` slices of the
+//! buffer it was decoded from, so decoding copies no string. gRPC payloads carry no length
+//! prefix of their own (the 5-byte frame prefix is the length), so a payload is decoded with
+//! `MessageRead::from_reader` over the whole slice, not quick-protobuf's
+//! `deserialize_from_slice`, which expects a varint length first.
+//!
+//! A reply is encoded straight into the buffer h2 will send: one allocation of exactly
+//! prefix + message size, the 5-byte prefix, then the message.
+//!
+//! [`Message`] names the *family* of a generated type (`User<'static>` stands for every
+//! `User<'a>`), which lets code that must own its bytes — a client holding a response, a
+//! stream yielding requests — hand out borrowed views: [`Decoded`].
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use bytes::Bytes;
+use quick_protobuf::{BytesReader, BytesWriter, MessageRead, MessageWrite, Writer};
+
+use crate::wire::frame::{encode_prefix, PREFIX_LEN};
+use crate::wire::status::Status;
+
+/// A generated protobuf message type, implemented by build.rs for every message.
+///
+/// The implementing type is the `'static` instance of the message (`User<'static>`); `View<'a>`
+/// is the same message borrowing from a buffer that lives for `'a`.
+pub trait Message: Send + Sync + 'static {
+    /// The full protobuf name (`grpc.testing.SimpleRequest`, or `User` without a package).
+    const NAME: &'static str;
+    /// The message, borrowing from bytes that live for `'a`.
+    type View<'a>: MessageRead<'a> + MessageWrite + Default + fmt::Debug + Send + Sync;
+}
+
+/// Decodes a message from a payload, borrowing its strings and bytes from `payload`.
+pub fn decode<'a, M: MessageRead<'a>>(payload: &'a [u8]) -> Result<M, Status> {
+    let mut reader = BytesReader::from_bytes(payload);
+    Ok(M::from_reader(&mut reader, payload)?)
+}
+
+/// Encodes `message` as one Length-Prefixed-Message, refusing it if it exceeds `max_len`.
+pub fn encode<M: MessageWrite + ?Sized>(message: &M, max_len: usize) -> Result<Bytes, Status> {
+    let len = message.get_size();
+    if len > max_len {
+        return Err(Status::resource_exhausted(format!(
+            "message of {len} bytes is larger than the send limit of {max_len} bytes"
+        )));
+    }
+    let prefix = encode_prefix(false, len)
+        .ok_or_else(|| Status::resource_exhausted("message longer than 4 GiB"))?;
+    let mut buf = vec![0u8; PREFIX_LEN + len];
+    buf[..PREFIX_LEN].copy_from_slice(&prefix);
+    let mut writer = Writer::new(BytesWriter::new(&mut buf[PREFIX_LEN..]));
+    message
+        .write_message(&mut writer)
+        .map_err(|e| Status::internal(format!("failed to encode message: {e}")))?;
+    Ok(Bytes::from(buf))
+}
+
+/// A received message that owns its bytes and lends out decoded views.
+///
+/// It is checked when it is built, so [`view`](Self::view) cannot meet a decode error: the
+/// same bytes decode the same way every time. Decoding borrows, so a view costs no copy, only
+/// the walk over the fields.
+pub struct Decoded<M: Message> {
+    payload: Bytes,
+    _message: PhantomData<fn() -> M>,
+}
+
+impl<M: Message> Decoded<M> {
+    /// Checks that `payload` is a valid `M` and takes ownership of it.
+    pub fn new(payload: Bytes) -> Result<Self, Status> {
+        decode::<M::View<'_>>(&payload)?;
+        Ok(Decoded {
+            payload,
+            _message: PhantomData,
+        })
+    }
+
+    /// The message, borrowing from the owned payload.
+    pub fn view(&self) -> M::View<'_> {
+        // Cannot fail: `new` decoded these very bytes.
+        decode(&self.payload).unwrap_or_default()
+    }
+
+    /// The encoded message, as received.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+}
+
+impl<M: Message> fmt::Debug for Decoded<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.view().fmt(f)
+    }
+}
+
+impl<M: Message> Clone for Decoded<M> {
+    fn clone(&self) -> Self {
+        Decoded {
+            payload: self.payload.clone(),
+            _message: PhantomData,
+        }
+    }
+}

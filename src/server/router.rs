@@ -1,0 +1,149 @@
+//! The routing table: `:path` → handler.
+//!
+//! A gRPC method lives at the HTTP/2 path `/{package.Service}/{Method}` (gRPC over HTTP/2,
+//! "Path"; case-sensitive). The router is a hash map from that exact string to a type-erased
+//! handler; an unknown path is answered UNIMPLEMENTED by the caller of [`Router::route`].
+//!
+//! The entries come from generated code. For each rpc, build.rs writes a marker type that
+//! implements [`UnaryMethod`] for any implementation `S` of the service trait: it names the
+//! path, the request and response types, and forwards to `S`'s method. [`Route::unary`] turns
+//! such a marker into a handler that runs the whole call (see [`super::call`]). So adding an
+//! rpc to a `.proto` adds a route with no hand-written glue.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::call::{Request, Response};
+use crate::codec::Message;
+use crate::server::call::ServerCall;
+use crate::wire::status::Status;
+
+/// The borrowed form of message family `M`, living for `'a`.
+pub type View<'a, M> = <M as Message>::View<'a>;
+
+/// A unary rpc of service `S`, implemented by generated marker types.
+pub trait UnaryMethod<S: ?Sized>: Send + Sync + 'static {
+    /// The HTTP/2 path, `/package.Service/Method`.
+    const PATH: &'static str;
+    /// The request message family.
+    type Request: Message;
+    /// The response message family.
+    type Response: Message;
+    /// Runs the method: forwards to the service implementation.
+    fn call<'a>(
+        service: &'a S,
+        request: Request<View<'a, Self::Request>>,
+    ) -> impl Future<Output = Result<Response<View<'a, Self::Response>>, Status>> + Send + 'a;
+}
+
+/// A generated service adapter (`…Server`): a name and a list of routes.
+pub trait Service {
+    /// The full service name, `package.Service`.
+    const NAME: &'static str;
+    /// One route per rpc.
+    fn routes(&self) -> Vec<Route>;
+}
+
+/// A boxed future that runs one call to completion.
+pub type CallFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A type-erased handler: takes a call and runs it to its final status.
+pub trait Handler: Send + Sync {
+    /// Starts the call.
+    fn handle(&self, call: ServerCall) -> CallFuture;
+}
+
+/// One entry of the routing table.
+pub struct Route {
+    path: &'static str,
+    handler: Arc<dyn Handler>,
+}
+
+impl Route {
+    /// The route of unary method `M` of `service`.
+    pub fn unary<M, S>(service: Arc<S>) -> Route
+    where
+        M: UnaryMethod<S>,
+        S: Send + Sync + 'static + ?Sized,
+    {
+        Route {
+            path: M::PATH,
+            handler: Arc::new(UnaryHandler::<M, S> {
+                service,
+                _method: PhantomData,
+            }),
+        }
+    }
+
+    /// A route with a hand-written handler.
+    pub fn new(path: &'static str, handler: Arc<dyn Handler>) -> Route {
+        Route { path, handler }
+    }
+
+    /// The path this route serves.
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+}
+
+struct UnaryHandler<M, S: ?Sized> {
+    service: Arc<S>,
+    _method: PhantomData<fn() -> M>,
+}
+
+impl<M, S> Handler for UnaryHandler<M, S>
+where
+    M: UnaryMethod<S>,
+    S: Send + Sync + 'static + ?Sized,
+{
+    fn handle(&self, call: ServerCall) -> CallFuture {
+        Box::pin(call.run_unary::<M, S>(Arc::clone(&self.service)))
+    }
+}
+
+/// The routing table.
+#[derive(Default)]
+pub struct Router {
+    routes: HashMap<&'static str, Arc<dyn Handler>>,
+    services: Vec<&'static str>,
+}
+
+impl Router {
+    /// An empty table.
+    pub fn new() -> Self {
+        Router::default()
+    }
+
+    /// Adds every route of `service`; a path added twice keeps the later handler.
+    pub fn add_service<T: Service>(&mut self, service: T) {
+        self.services.push(T::NAME);
+        for route in service.routes() {
+            self.add_route(route);
+        }
+    }
+
+    /// Adds one route.
+    pub fn add_route(&mut self, route: Route) {
+        self.routes.insert(route.path, route.handler);
+    }
+
+    /// The handler for `path`, if any.
+    pub fn route(&self, path: &str) -> Option<&Arc<dyn Handler>> {
+        self.routes.get(path)
+    }
+
+    /// The full names of the services added, in order.
+    pub fn services(&self) -> &[&'static str] {
+        &self.services
+    }
+
+    /// Every routed path, sorted.
+    pub fn paths(&self) -> Vec<&'static str> {
+        let mut v: Vec<_> = self.routes.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+}
