@@ -70,10 +70,10 @@ fn run() -> BuildResult<()> {
         let dir = pb_out.join(i.to_string());
         fs::create_dir_all(&dir)?;
         let config = pb_rs::ConfigBuilder::new(
-            &[stripped.clone()],
+            std::slice::from_ref(stripped),
             None,
             Some(&dir),
-            &[stripped_root.clone()],
+            std::slice::from_ref(&stripped_root),
         )
         .map_err(|e| format!("{}: {e:?}", rel.display()))?
         .build();
@@ -389,7 +389,10 @@ impl Module {
             self.body.push('\n');
         }
         for (name, has_lifetime) in &self.messages {
-            if self.body.contains(&format!("impl ::rawgrpc::Message for {name}")) {
+            if self
+                .body
+                .contains(&format!("impl ::rawgrpc::Message for {name}"))
+            {
                 continue;
             }
             let full = qualify(&self.package, name);

@@ -40,7 +40,7 @@ pub fn decode<'a, M: MessageRead<'a>>(payload: &'a [u8]) -> Result<M, Status> {
 }
 
 /// Encodes `message` as one Length-Prefixed-Message, refusing it if it exceeds `max_len`.
-pub fn encode<M: MessageWrite + ?Sized>(message: &M, max_len: usize) -> Result<Bytes, Status> {
+pub fn encode<M: MessageWrite>(message: &M, max_len: usize) -> Result<Bytes, Status> {
     let len = message.get_size();
     if len > max_len {
         return Err(Status::resource_exhausted(format!(

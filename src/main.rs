@@ -26,7 +26,11 @@ use rawgrpc::{Request, Status};
 const DEFAULT_ADDR: &str = "127.0.0.1:50051";
 
 #[derive(Parser)]
-#[command(name = "rawgrpc", version, about = "A gRPC server and client written by hand on raw HTTP/2")]
+#[command(
+    name = "rawgrpc",
+    version,
+    about = "A gRPC server and client written by hand on raw HTTP/2"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -160,7 +164,10 @@ async fn serve(addr: SocketAddr) -> ExitCode {
         }
     };
     let server = Server::new().add_service(UserServiceServer::new(UserServiceImpl::in_memory()));
-    match server.serve_with_shutdown(listener, shutdown_signal()).await {
+    match server
+        .serve_with_shutdown(listener, shutdown_signal())
+        .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

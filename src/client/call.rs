@@ -114,7 +114,9 @@ impl Channel {
             .get(CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
         if !is_grpc {
-            return Err(Status::unknown("response content-type is not application/grpc"));
+            return Err(Status::unknown(
+                "response content-type is not application/grpc",
+            ));
         }
         if body.is_end_stream() {
             // Trailers-Only: the status is in the headers, and there is no message.
@@ -143,7 +145,10 @@ impl Channel {
             ));
         }
         let decoded = Decoded::<Resp>::new(message.payload)?;
-        Ok(Response::from_parts(decoded, Metadata::from_headers(parts.headers)))
+        Ok(Response::from_parts(
+            decoded,
+            Metadata::from_headers(parts.headers),
+        ))
     }
 
     async fn read_message(&self, body: &mut RecvStream) -> Result<Option<WireMessage>, Status> {
@@ -155,7 +160,9 @@ impl Channel {
             decoder.push(chunk);
             while let Some(m) = decoder.next_message()? {
                 if message.is_some() {
-                    return Err(Status::internal("more than one response message for a unary call"));
+                    return Err(Status::internal(
+                        "more than one response message for a unary call",
+                    ));
                 }
                 message = Some(m);
             }

@@ -109,7 +109,10 @@ pub(crate) async fn accept(
             shared,
         };
         handler.handle(call).await;
-        debug!(elapsed_us = started.elapsed().as_micros() as u64, "call done");
+        debug!(
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "call done"
+        );
     }
     .instrument(span)
     .await
@@ -138,7 +141,10 @@ impl EarlyReply {
         let mut response = http::Response::new(());
         *response.status_mut() = code;
         let headers = response.headers_mut();
-        headers.insert(GRPC_STATUS, HeaderValue::from_static(Code::Internal.header_value()));
+        headers.insert(
+            GRPC_STATUS,
+            HeaderValue::from_static(Code::Internal.header_value()),
+        );
         put_message(headers, message);
         let _ = self.respond.send_response(response, true);
     }
@@ -161,7 +167,10 @@ fn put_message(headers: &mut HeaderMap, message: &str) {
 }
 
 fn status_headers(headers: &mut HeaderMap, status: &Status) {
-    headers.insert(GRPC_STATUS, HeaderValue::from_static(status.code().header_value()));
+    headers.insert(
+        GRPC_STATUS,
+        HeaderValue::from_static(status.code().header_value()),
+    );
     put_message(headers, status.message());
 }
 
@@ -244,8 +253,8 @@ impl ServerCall {
             }
         }
         decoder.finish()?;
-        let message = message
-            .ok_or_else(|| Status::internal("no request message for a unary method"))?;
+        let message =
+            message.ok_or_else(|| Status::internal("no request message for a unary method"))?;
         if message.compressed {
             return Err(Status::internal(
                 "compressed-flag set but no grpc-encoding was negotiated",

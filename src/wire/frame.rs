@@ -70,7 +70,10 @@ impl std::fmt::Display for FrameError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FrameError::TooLarge { len, limit } => {
-                write!(f, "message of {len} bytes is larger than the limit of {limit} bytes")
+                write!(
+                    f,
+                    "message of {len} bytes is larger than the limit of {limit} bytes"
+                )
             }
             FrameError::InvalidFlag(b) => write!(f, "invalid compressed-flag byte {b}"),
             FrameError::Truncated { received, missing } => write!(
@@ -360,7 +363,10 @@ mod tests {
             let mut d = MessageDecoder::new(64);
             d.push(Bytes::copy_from_slice(&stream[..cut]));
             assert_eq!(d.next_message(), Ok(None));
-            assert!(matches!(d.finish(), Err(FrameError::Truncated { .. })), "cut {cut}");
+            assert!(
+                matches!(d.finish(), Err(FrameError::Truncated { .. })),
+                "cut {cut}"
+            );
         }
         let d = MessageDecoder::new(64);
         assert_eq!(d.finish(), Ok(()));

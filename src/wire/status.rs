@@ -95,9 +95,7 @@ impl Code {
         if value.is_empty() || value.len() > 3 || !value.iter().all(u8::is_ascii_digit) {
             return Code::Unknown;
         }
-        let n = value
-            .iter()
-            .fold(0i32, |n, d| n * 10 + i32::from(d - b'0'));
+        let n = value.iter().fold(0i32, |n, d| n * 10 + i32::from(d - b'0'));
         Code::from_i32(n)
     }
 
@@ -409,7 +407,10 @@ mod tests {
         assert_eq!(code(h2::Reason::REFUSED_STREAM), Code::Unavailable);
         assert_eq!(code(h2::Reason::CANCEL), Code::Cancelled);
         assert_eq!(code(h2::Reason::ENHANCE_YOUR_CALM), Code::ResourceExhausted);
-        assert_eq!(code(h2::Reason::INADEQUATE_SECURITY), Code::PermissionDenied);
+        assert_eq!(
+            code(h2::Reason::INADEQUATE_SECURITY),
+            Code::PermissionDenied
+        );
         assert_eq!(code(h2::Reason::PROTOCOL_ERROR), Code::Internal);
         assert_eq!(code(h2::Reason::NO_ERROR), Code::Internal);
     }

@@ -40,8 +40,7 @@ impl std::error::Error for TimeoutError {}
 /// Parses a `grpc-timeout` header value.
 pub fn parse(value: &[u8]) -> Result<Duration, TimeoutError> {
     let (&unit, digits) = value.split_last().ok_or(TimeoutError::InvalidValue)?;
-    if digits.is_empty() || digits.len() > MAX_DIGITS || !digits.iter().all(u8::is_ascii_digit)
-    {
+    if digits.is_empty() || digits.len() > MAX_DIGITS || !digits.iter().all(u8::is_ascii_digit) {
         return Err(TimeoutError::InvalidValue);
     }
     // At most 8 digits: fits a u64 with room to spare, so no overflow is possible.
@@ -93,7 +92,10 @@ mod tests {
         assert_eq!(parse(b"4m"), Ok(Duration::from_millis(4)));
         assert_eq!(parse(b"5u"), Ok(Duration::from_micros(5)));
         assert_eq!(parse(b"6n"), Ok(Duration::from_nanos(6)));
-        assert_eq!(parse(b"99999999H"), Ok(Duration::from_secs(99_999_999 * 3600)));
+        assert_eq!(
+            parse(b"99999999H"),
+            Ok(Duration::from_secs(99_999_999 * 3600))
+        );
         assert_eq!(parse(b"0m"), Ok(Duration::ZERO));
     }
 
@@ -130,7 +132,8 @@ mod tests {
             let back = parse(s.as_bytes()).expect("own output parses");
             assert!(back >= d, "{s}");
         }
-        assert_eq!(format(Duration::from_millis(250)), "250000000n");
+        assert_eq!(format(Duration::from_millis(50)), "50000000n");
+        assert_eq!(format(Duration::from_millis(250)), "250000u");
         assert_eq!(format(Duration::from_secs(5)), "5000000u");
         assert_eq!(format(Duration::MAX), "99999999H");
     }

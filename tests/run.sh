@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The project's whole test suite, as README.md states it and .ci/run runs it.
+#
+# 1. formatting and lints (warnings are errors);
+# 2. the release build (the binaries the peer tests and benchmarks use);
+# 3. cargo test: unit tests beside the codecs, end-to-end tests in tests/ over real sockets;
+# 4. real peers: Python grpcio against our server, our CLI against a grpcio server
+#    (tests/peers/python/run.sh installs grpcio into a temporary venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy -D warnings"
+cargo clippy --all-targets -- -D warnings
+step "cargo build --release"
+cargo build --release
+step "cargo test"
+cargo test
+step "real peers: Python grpcio"
+tests/peers/python/run.sh
