@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::wire::compression::Encoding;
 use crate::wire::metadata::Metadata;
 
 /// A request message with its metadata and timeout.
@@ -15,16 +16,14 @@ pub struct Request<T> {
     message: T,
     metadata: Metadata,
     timeout: Option<Duration>,
+    compression: Option<Encoding>,
+    compressed: bool,
 }
 
 impl<T> Request<T> {
     /// A request carrying `message`, no metadata, no timeout.
     pub fn new(message: T) -> Self {
-        Request {
-            message,
-            metadata: Metadata::new(),
-            timeout: None,
-        }
+        Request::from_parts(message, Metadata::new(), None)
     }
 
     /// Assembles a request from its parts.
@@ -33,6 +32,8 @@ impl<T> Request<T> {
             message,
             metadata,
             timeout,
+            compression: None,
+            compressed: false,
         }
     }
 
@@ -71,6 +72,36 @@ impl<T> Request<T> {
     pub fn into_parts(self) -> (T, Metadata, Option<Duration>) {
         (self.message, self.metadata, self.timeout)
     }
+
+    /// Client side: compress the request message(s) with `encoding` (sent as `grpc-encoding`).
+    pub fn set_compression(&mut self, encoding: Encoding) {
+        self.compression = Some(encoding);
+    }
+
+    /// The encoding the client asked for with [`set_compression`](Self::set_compression).
+    pub fn compression(&self) -> Option<Encoding> {
+        self.compression
+    }
+
+    /// Server side: whether the request message arrived compressed (its Compressed-Flag).
+    pub fn was_compressed(&self) -> bool {
+        self.compressed
+    }
+
+    pub(crate) fn set_was_compressed(&mut self, compressed: bool) {
+        self.compressed = compressed;
+    }
+
+    /// Replaces the message, keeping metadata, timeout and compression settings.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Request<U> {
+        Request {
+            message: f(self.message),
+            metadata: self.metadata,
+            timeout: self.timeout,
+            compression: self.compression,
+            compressed: self.compressed,
+        }
+    }
 }
 
 /// Anything a client method accepts as a request: a bare message or a [`Request`].
@@ -96,20 +127,24 @@ impl<T> IntoRequest<T> for Request<T> {
 pub struct Response<T> {
     message: T,
     metadata: Metadata,
+    trailers: Metadata,
+    compression: Option<Encoding>,
 }
 
 impl<T> Response<T> {
     /// A response carrying `message` and no metadata.
     pub fn new(message: T) -> Self {
-        Response {
-            message,
-            metadata: Metadata::new(),
-        }
+        Response::from_parts(message, Metadata::new())
     }
 
     /// Assembles a response from its parts.
     pub fn from_parts(message: T, metadata: Metadata) -> Self {
-        Response { message, metadata }
+        Response {
+            message,
+            metadata,
+            trailers: Metadata::new(),
+            compression: None,
+        }
     }
 
     /// The message.
@@ -130,5 +165,36 @@ impl<T> Response<T> {
     /// The response metadata, to add entries before the response is sent.
     pub fn metadata_mut(&mut self) -> &mut Metadata {
         &mut self.metadata
+    }
+
+    /// Trailing metadata: sent after the message, beside `grpc-status` (server side), or
+    /// received there (client side).
+    pub fn trailers(&self) -> &Metadata {
+        &self.trailers
+    }
+
+    /// Trailing metadata, to add entries before the response is sent.
+    pub fn trailers_mut(&mut self) -> &mut Metadata {
+        &mut self.trailers
+    }
+
+    pub(crate) fn set_trailers(&mut self, trailers: Metadata) {
+        self.trailers = trailers;
+    }
+
+    /// Server side: compress the reply with `encoding`, if the client accepts it (its
+    /// `grpc-accept-encoding`); otherwise it is sent uncompressed.
+    pub fn set_compression(&mut self, encoding: Encoding) {
+        self.compression = Some(encoding);
+    }
+
+    /// The compression asked for with [`set_compression`](Self::set_compression).
+    pub fn compression(&self) -> Option<Encoding> {
+        self.compression
+    }
+
+    /// Splits the response into message, header metadata and trailing metadata.
+    pub fn into_parts(self) -> (T, Metadata, Metadata) {
+        (self.message, self.metadata, self.trailers)
     }
 }

@@ -19,7 +19,8 @@ use std::marker::PhantomData;
 use bytes::Bytes;
 use quick_protobuf::{BytesReader, BytesWriter, MessageRead, MessageWrite, Writer};
 
-use crate::wire::frame::{encode_prefix, PREFIX_LEN};
+use crate::wire::compression::{self, Encoding};
+use crate::wire::frame::{encode_prefix, WireMessage, PREFIX_LEN};
 use crate::wire::status::Status;
 
 /// A generated protobuf message type, implemented by build.rs for every message.
@@ -58,6 +59,47 @@ pub fn encode<M: MessageWrite>(message: &M, max_len: usize) -> Result<Bytes, Sta
     Ok(Bytes::from(buf))
 }
 
+/// Encodes `message` as one Length-Prefixed-Message compressed with `encoding` (identity: the
+/// same as [`encode`]). The send limit applies to the uncompressed size.
+pub fn encode_with<M: MessageWrite>(
+    message: &M,
+    max_len: usize,
+    encoding: Encoding,
+) -> Result<Bytes, Status> {
+    if encoding == Encoding::Identity {
+        return encode(message, max_len);
+    }
+    let plain = encode(message, max_len)?;
+    let mut buf = Vec::with_capacity(PREFIX_LEN + plain.len() / 2 + 32);
+    buf.extend_from_slice(&[0u8; PREFIX_LEN]);
+    compression::gzip_into(&plain[PREFIX_LEN..], &mut buf)?;
+    let prefix = encode_prefix(true, buf.len() - PREFIX_LEN)
+        .ok_or_else(|| Status::resource_exhausted("message longer than 4 GiB"))?;
+    buf[..PREFIX_LEN].copy_from_slice(&prefix);
+    Ok(Bytes::from(buf))
+}
+
+/// The payload of a received message, decompressed if its Compressed-Flag is set.
+///
+/// `encoding` is the call's `grpc-encoding` (`None` if absent). A compressed message without
+/// a compressing encoding breaks the spec ("If the Message-Encoding header is omitted then the
+/// Compressed-Flag must be 0"): INTERNAL. The decompressed size is held to `max_len`.
+pub fn open(
+    wire: WireMessage,
+    encoding: Option<Encoding>,
+    max_len: usize,
+) -> Result<Bytes, Status> {
+    if !wire.compressed {
+        return Ok(wire.payload);
+    }
+    match encoding {
+        Some(enc @ Encoding::Gzip) => compression::decompress(enc, &wire.payload, max_len),
+        _ => Err(Status::internal(
+            "compressed-flag set but no compressing grpc-encoding was declared",
+        )),
+    }
+}
+
 /// A received message that owns its bytes and lends out decoded views.
 ///
 /// It is checked when it is built, so [`view`](Self::view) cannot meet a decode error: the
@@ -65,17 +107,29 @@ pub fn encode<M: MessageWrite>(message: &M, max_len: usize) -> Result<Bytes, Sta
 /// the walk over the fields.
 pub struct Decoded<M: Message> {
     payload: Bytes,
+    compressed: bool,
     _message: PhantomData<fn() -> M>,
 }
 
 impl<M: Message> Decoded<M> {
     /// Checks that `payload` is a valid `M` and takes ownership of it.
     pub fn new(payload: Bytes) -> Result<Self, Status> {
+        Decoded::received(payload, false)
+    }
+
+    /// As [`new`](Self::new), remembering whether the message arrived compressed.
+    pub fn received(payload: Bytes, compressed: bool) -> Result<Self, Status> {
         decode::<M::View<'_>>(&payload)?;
         Ok(Decoded {
             payload,
+            compressed,
             _message: PhantomData,
         })
+    }
+
+    /// Whether the message arrived compressed (its Compressed-Flag was set).
+    pub fn was_compressed(&self) -> bool {
+        self.compressed
     }
 
     /// The message, borrowing from the owned payload.
@@ -100,6 +154,7 @@ impl<M: Message> Clone for Decoded<M> {
     fn clone(&self) -> Self {
         Decoded {
             payload: self.payload.clone(),
+            compressed: self.compressed,
             _message: PhantomData,
         }
     }

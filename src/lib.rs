@@ -45,9 +45,12 @@ pub mod codec;
 pub mod proto;
 pub mod server;
 pub mod services;
+pub mod streaming;
 pub mod wire;
 
 pub use call::{IntoRequest, Request, Response};
 pub use codec::{Decoded, Message};
+pub use streaming::Streaming;
+pub use wire::compression::Encoding;
 pub use wire::metadata::Metadata;
 pub use wire::status::{Code, Status};

@@ -7,4 +7,5 @@
 pub mod call;
 pub mod channel;
 
+pub use call::{PendingResponse, RequestSink};
 pub use channel::Channel;

@@ -6,59 +6,79 @@
 //! 1. **Request-Headers** (checked by [`accept`]): `:method` must be POST (else HTTP 405) and
 //!    `content-type` must be `application/grpc` or `application/grpc+proto` (else HTTP 415,
 //!    "so that other HTTP/2 clients do not read a gRPC error as a success"). `grpc-timeout`
-//!    becomes a deadline; a `grpc-encoding` other than `identity` is refused with
-//!    UNIMPLEMENTED. `:path` picks the handler; an unknown one is UNIMPLEMENTED.
+//!    becomes a deadline (malformed: INTERNAL); a `grpc-encoding` we cannot decode is refused
+//!    with UNIMPLEMENTED and our `grpc-accept-encoding`; `-bin` metadata must be base64.
+//!    `:path` picks the handler; an unknown one is UNIMPLEMENTED.
 //! 2. **Length-Prefixed-Messages** from DATA frames go through the
-//!    [`MessageDecoder`](crate::wire::frame::MessageDecoder). Flow-control capacity is given
-//!    back to the peer as each DATA frame is taken in: h2 does not do it on its own, and a
-//!    client would stall after one window.
-//! 3. **Response**: on success, HEADERS (`:status 200`, `content-type`), one DATA frame with
-//!    the encoded reply, then trailers with `grpc-status: 0`. An error before any message is
-//!    sent as **Trailers-Only**: one HEADERS frame with END_STREAM carrying `grpc-status` and
-//!    `grpc-message`. If the client has not finished sending when we finish, the stream must
-//!    then be reset with NO_ERROR ("Early Server Closure"). h2 does exactly that when the
-//!    call's handles are dropped, *after* the queued frames are flushed; an explicit
-//!    `send_reset` here would instead discard the not-yet-written Trailers-Only frame.
+//!    [`MessageDecoder`](crate::wire::frame::MessageDecoder) (for unary and server-streaming
+//!    methods, here; for streaming requests, in [`Streaming`]). Flow-control capacity is given
+//!    back to the peer as data is consumed: h2 does not do it on its own.
+//! 3. **Response**: HEADERS (`:status 200`, `content-type`, `grpc-encoding`, metadata), the
+//!    message(s), then trailers with `grpc-status` (and `grpc-message`, trailing metadata). An
+//!    error before any message is sent as **Trailers-Only**: one HEADERS frame with
+//!    END_STREAM. If the client is still sending when we finish, the stream must then be reset
+//!    with NO_ERROR ("Early Server Closure"); h2 does exactly that when the call's handles are
+//!    dropped, *after* the queued frames are flushed.
 //!
-//! A unary method takes exactly one request message: none, or a second one, is INTERNAL (as
-//! grpc-go and grpc-java answer); a message that does not decode is INTERNAL; a message over
-//! the receive limit is RESOURCE_EXHAUSTED.
+//! While the handler runs, the call's task also watches the stream: a client's RST_STREAM
+//! (cancellation) drops the handler's future, and the deadline, when it passes, drops it too
+//! and answers DEADLINE_EXCEEDED ("Client Cancellation" and "Timeout" in the spec).
+//!
+//! A unary or server-streaming method takes exactly one request message: none, or a second
+//! one, is INTERNAL (as grpc-go and grpc-java answer); a message that does not decode is
+//! INTERNAL; a message over the receive limit, compressed or not, is RESOURCE_EXHAUSTED.
 
+use std::future::{poll_fn, Future};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::task::Poll;
 
 use bytes::Bytes;
 use h2::server::SendResponse;
-use h2::RecvStream;
+use h2::{RecvStream, SendStream};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{Method, StatusCode};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tracing::{debug, Instrument};
 
-use crate::call::Request;
+use crate::call::{Request, Response};
 use crate::codec;
 use crate::server::connection::Shared;
-use crate::server::router::{UnaryMethod, View};
-use crate::wire::frame::{MessageDecoder, WireMessage};
+use crate::server::router::{
+    BidiStreamingMethod, ClientStreamingMethod, ServerStreamingMethod, UnaryMethod, View,
+};
+use crate::server::sink::{ResponseSink, SinkItem};
+use crate::streaming::{Side, Streaming};
+use crate::wire::compression::{Encoding, ACCEPT_ENCODING};
+use crate::wire::frame::MessageDecoder;
 use crate::wire::metadata::Metadata;
 use crate::wire::status::{Code, Status};
 use crate::wire::timeout;
 
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
-const GRPC_TIMEOUT: &str = "grpc-timeout";
-const GRPC_ENCODING: &str = "grpc-encoding";
+const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
+const GRPC_TIMEOUT: &str = "grpc-timeout";
 const APPLICATION_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
-/// The encodings this server accepts for request messages.
-const ACCEPTED_ENCODINGS: HeaderValue = HeaderValue::from_static("identity");
+const ACCEPTED_ENCODINGS: HeaderValue = HeaderValue::from_static(ACCEPT_ENCODING);
 
 /// A call whose headers passed the checks, ready for its handler.
 pub struct ServerCall {
-    path: String,
+    head: CallHead,
     body: RecvStream,
     respond: SendResponse<Bytes>,
+}
+
+/// What the request headers said, in the form the call needs.
+struct CallHead {
     metadata: Metadata,
-    timeout: Option<Duration>,
+    timeout: Option<std::time::Duration>,
+    deadline: Option<Instant>,
+    /// The request's `grpc-encoding` (`None`: absent).
+    encoding: Option<Encoding>,
+    /// Whether the client's `grpc-accept-encoding` lists gzip.
+    accepts_gzip: bool,
     shared: Arc<Shared>,
 }
 
@@ -69,46 +89,68 @@ pub(crate) async fn accept(
     shared: Arc<Shared>,
 ) {
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path().to_owned();
-    let span = tracing::debug_span!("call", method = %path);
+    let span = tracing::debug_span!("call", method = %parts.uri.path());
     async move {
-        let started = Instant::now();
-        let mut early = EarlyReply { respond };
+        let started = std::time::Instant::now();
+        let mut respond = respond;
+        let headers = parts.headers;
         if parts.method != Method::POST {
-            return early.http_error(StatusCode::METHOD_NOT_ALLOWED, "method must be POST");
-        }
-        if !is_grpc_content_type(parts.headers.get(CONTENT_TYPE)) {
-            return early.http_error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "content-type must be application/grpc",
+            return http_error(
+                &mut respond,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method must be POST",
             );
         }
-        let timeout = match parts.headers.get(GRPC_TIMEOUT) {
+        if !is_grpc_content_type(headers.get(CONTENT_TYPE)) {
+            let msg = "content-type must be application/grpc";
+            return http_error(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE, msg);
+        }
+        let timeout = match headers
+            .get(GRPC_TIMEOUT)
+            .map(|v| timeout::parse(v.as_bytes()))
+        {
             None => None,
-            Some(v) => match timeout::parse(v.as_bytes()) {
-                Ok(t) => Some(t),
-                Err(e) => return early.status(&Status::internal(e.to_string())),
+            Some(Ok(t)) => Some(t),
+            Some(Err(e)) => return refuse(&mut respond, &Status::internal(e.to_string())),
+        };
+        let encoding = match headers.get(&GRPC_ENCODING) {
+            None => None,
+            Some(v) => match Encoding::from_name(v.as_bytes()) {
+                Some(e) => Some(e),
+                None => {
+                    let msg = format!("message encoding {v:?} is not supported");
+                    return refuse(&mut respond, &Status::unimplemented(msg));
+                }
             },
         };
-        if let Some(enc) = parts.headers.get(GRPC_ENCODING) {
-            if enc.as_bytes() != b"identity" {
-                let msg = format!("message encoding {enc:?} is not supported");
-                return early.status(&Status::unimplemented(msg));
-            }
-        }
-        let Some(handler) = shared.router.route(&path).map(Arc::clone) else {
-            let msg = format!("method {path} is not implemented");
-            return early.status(&Status::unimplemented(msg));
+        let accepts_gzip = Encoding::Gzip.accepted_by(
+            headers
+                .get(&GRPC_ACCEPT_ENCODING)
+                .map(HeaderValue::as_bytes),
+        );
+        let Some(handler) = shared.router.route(parts.uri.path()).map(Arc::clone) else {
+            let msg = format!("method {} is not implemented", parts.uri.path());
+            return refuse(&mut respond, &Status::unimplemented(msg));
         };
-        let call = ServerCall {
-            path,
-            body,
-            respond: early.respond,
-            metadata: Metadata::from_headers(parts.headers),
+        let metadata = match Metadata::from_headers(headers) {
+            Ok(m) => m,
+            Err(status) => return refuse(&mut respond, &status),
+        };
+        let head = CallHead {
+            metadata,
             timeout,
+            deadline: timeout.map(|t| Instant::now() + t),
+            encoding,
+            accepts_gzip,
             shared,
         };
-        handler.handle(call).await;
+        handler
+            .handle(ServerCall {
+                head,
+                body,
+                respond,
+            })
+            .await;
         debug!(
             elapsed_us = started.elapsed().as_micros() as u64,
             "call done"
@@ -120,50 +162,26 @@ pub(crate) async fn accept(
 
 fn is_grpc_content_type(value: Option<&HeaderValue>) -> bool {
     let Some(v) = value else { return false };
-    let v = v.as_bytes();
-    match v.strip_prefix(b"application/grpc") {
+    match v.as_bytes().strip_prefix(b"application/grpc") {
         Some(rest) => rest.is_empty() || rest == b"+proto" || rest.starts_with(b";"),
         None => false,
     }
 }
 
-/// The reply to a request refused before it reached a handler. The request body is simply
-/// dropped with it; h2 then resets the stream with NO_ERROR if the client is still sending.
-struct EarlyReply {
-    respond: SendResponse<Bytes>,
+/// A non-200 HTTP response for a request that is not gRPC. It still carries a gRPC status
+/// (INTERNAL, as grpc-go sends) for clients that read it before looking at `:status`.
+fn http_error(respond: &mut SendResponse<Bytes>, code: StatusCode, message: &'static str) {
+    debug!(http_status = code.as_u16(), message, "refused");
+    let mut response = http::Response::new(());
+    *response.status_mut() = code;
+    status_headers(response.headers_mut(), &Status::internal(message));
+    let _ = respond.send_response(response, true);
 }
 
-impl EarlyReply {
-    /// A non-200 HTTP response. It still carries a gRPC status (INTERNAL, as grpc-go sends),
-    /// for clients that read it before looking at `:status`.
-    fn http_error(&mut self, code: StatusCode, message: &str) {
-        debug!(http_status = code.as_u16(), message, "refused");
-        let mut response = http::Response::new(());
-        *response.status_mut() = code;
-        let headers = response.headers_mut();
-        headers.insert(
-            GRPC_STATUS,
-            HeaderValue::from_static(Code::Internal.header_value()),
-        );
-        put_message(headers, message);
-        let _ = self.respond.send_response(response, true);
-    }
-
-    fn status(&mut self, status: &Status) {
-        debug!(status = %status.code(), message = status.message(), "refused");
-        let _ = self.respond.send_response(trailers_only(status), true);
-    }
-}
-
-fn put_message(headers: &mut HeaderMap, message: &str) {
-    if message.is_empty() {
-        return;
-    }
-    let encoded = crate::wire::status::percent_encode(message);
-    // Percent-encoding leaves only %x20-7E, which is always a valid header value.
-    if let Ok(v) = HeaderValue::from_str(&encoded) {
-        headers.insert(GRPC_MESSAGE, v);
-    }
+/// A Trailers-Only refusal before any handler ran.
+fn refuse(respond: &mut SendResponse<Bytes>, status: &Status) {
+    debug!(status = %status.code(), message = status.message(), "refused");
+    let _ = respond.send_response(trailers_only(status), true);
 }
 
 fn status_headers(headers: &mut HeaderMap, status: &Status) {
@@ -171,7 +189,12 @@ fn status_headers(headers: &mut HeaderMap, status: &Status) {
         GRPC_STATUS,
         HeaderValue::from_static(status.code().header_value()),
     );
-    put_message(headers, status.message());
+    if !status.message().is_empty() {
+        // Percent-encoding leaves only %x20-7E, always a valid header value.
+        if let Ok(v) = HeaderValue::from_str(&status.encoded_message()) {
+            headers.insert(GRPC_MESSAGE, v);
+        }
+    }
 }
 
 /// A Trailers-Only response: `:status 200`, `content-type`, `grpc-status`, `grpc-message`.
@@ -184,113 +207,390 @@ fn trailers_only(status: &Status) -> http::Response<()> {
     response
 }
 
-impl ServerCall {
-    /// The `:path` of the call.
-    pub fn path(&self) -> &str {
-        &self.path
+/// Response headers: `:status 200`, `content-type`, the encoding, then custom metadata.
+fn response_head(metadata: HeaderMap, encoding: Encoding) -> http::Response<()> {
+    let mut response = http::Response::new(());
+    let headers = response.headers_mut();
+    *headers = metadata;
+    headers.insert(CONTENT_TYPE, APPLICATION_GRPC);
+    if encoding != Encoding::Identity {
+        headers.insert(GRPC_ENCODING, HeaderValue::from_static(encoding.name()));
+    }
+    headers.insert(GRPC_ACCEPT_ENCODING, ACCEPTED_ENCODINGS);
+    response
+}
+
+fn trailers(status: &Status, metadata: HeaderMap) -> HeaderMap {
+    let mut trailers = metadata;
+    status_headers(&mut trailers, status);
+    trailers
+}
+
+/// A reply to a unary or client-streaming call, encoded and ready to send.
+struct Reply {
+    message: Bytes,
+    metadata: HeaderMap,
+    trailers: HeaderMap,
+    encoding: Encoding,
+}
+
+impl CallHead {
+    fn encode_reply<M: quick_protobuf::MessageWrite>(
+        &self,
+        response: Response<M>,
+    ) -> Result<Reply, Status> {
+        let encoding = self.response_encoding(response.compression());
+        let message = codec::encode_with(
+            response.message(),
+            self.shared.config.max_send_message_len,
+            encoding,
+        )?;
+        let (_, metadata, trailers) = response.into_parts();
+        Ok(Reply {
+            message,
+            metadata: metadata.into_headers(),
+            trailers: trailers.into_headers(),
+            encoding,
+        })
     }
 
-    /// Runs unary method `M` of `service`: read one request, call, reply, status.
-    pub(crate) async fn run_unary<M, S>(mut self, service: Arc<S>)
+    /// The encoding for the response: the handler's choice, else the server's default, and
+    /// identity unless the client accepts it.
+    fn response_encoding(&self, asked: Option<Encoding>) -> Encoding {
+        match asked.or(self.shared.config.response_compression) {
+            Some(Encoding::Gzip) if self.accepts_gzip => Encoding::Gzip,
+            _ => Encoding::Identity,
+        }
+    }
+
+    fn request<T>(&mut self, message: T) -> Request<T> {
+        Request::from_parts(message, std::mem::take(&mut self.metadata), self.timeout)
+    }
+
+    fn max_receive(&self) -> usize {
+        self.shared.config.max_receive_message_len
+    }
+}
+
+impl ServerCall {
+    /// Runs unary method `M` of `service`: one request, the handler, one reply, the status.
+    pub(crate) async fn run_unary<M, S>(self, service: Arc<S>)
     where
         M: UnaryMethod<S>,
         S: Send + Sync + 'static + ?Sized,
     {
-        let payload = match self.read_one_message().await {
-            Ok(Some(p)) => p,
-            Ok(None) => return, // the client went away: no one to answer
-            Err(status) => return self.finish(Err(status)),
+        let ServerCall {
+            mut head,
+            mut body,
+            mut respond,
+        } = self;
+        let (payload, compressed) = match read_one_message(&mut body, &head).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return, // reset by the client: nobody to answer
+            Err(status) => return finish_single(&mut respond, Err(status)),
         };
-        let metadata = std::mem::take(&mut self.metadata);
-        let timeout = self.timeout;
-        let outcome = async {
+        let deadline = head.deadline;
+        let handler = async {
             let message = codec::decode::<View<'_, M::Request>>(&payload)?;
-            let request = Request::from_parts(message, metadata, timeout);
+            let mut request = head.request(message);
+            request.set_was_compressed(compressed);
             let response = M::call(&service, request).await?;
-            let max = self.shared.config.max_send_message_len;
-            let encoded = codec::encode(response.message(), max)?;
-            Ok((encoded, response))
+            head.encode_reply(response)
         };
-        let outcome = match timeout {
-            None => outcome.await,
-            Some(t) => match tokio::time::timeout(t, outcome).await {
-                Ok(r) => r,
-                Err(_) => Err(Status::deadline_exceeded("deadline exceeded")),
-            },
-        };
-        match outcome {
-            Ok((encoded, response)) => {
-                let metadata = response.metadata().headers().clone();
-                self.finish(Ok((encoded, metadata)))
-            }
-            Err(status) => self.finish(Err(status)),
+        if let Some(outcome) = supervise(&mut respond, deadline, handler).await {
+            finish_single(&mut respond, outcome);
         }
     }
 
-    /// Reads the request body to its end and returns its single message. `Ok(None)` means the
-    /// stream was reset by the client (cancelled), so there is nothing left to do.
-    async fn read_one_message(&mut self) -> Result<Option<Bytes>, Status> {
-        let max = self.shared.config.max_receive_message_len;
-        let mut decoder = MessageDecoder::new(max);
-        let mut message: Option<WireMessage> = None;
-        while let Some(chunk) = self.body.data().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    debug!(error = %e, "request stream failed");
-                    return Ok(None);
-                }
+    /// Runs client-streaming method `M`: a stream of requests, one reply.
+    pub(crate) async fn run_client_streaming<M, S>(self, service: Arc<S>)
+    where
+        M: ClientStreamingMethod<S>,
+        S: Send + Sync + 'static + ?Sized,
+    {
+        let ServerCall {
+            mut head,
+            body,
+            mut respond,
+        } = self;
+        let deadline = head.deadline;
+        let requests = Streaming::new(body, Side::Server, head.encoding, head.max_receive(), None);
+        let handler = async {
+            let response = M::call(&service, head.request(requests)).await?;
+            head.encode_reply(response)
+        };
+        if let Some(outcome) = supervise(&mut respond, deadline, handler).await {
+            finish_single(&mut respond, outcome);
+        }
+    }
+
+    /// Runs server-streaming method `M`: one request, a stream of replies.
+    pub(crate) async fn run_server_streaming<M, S>(self, service: Arc<S>)
+    where
+        M: ServerStreamingMethod<S>,
+        S: Send + Sync + 'static + ?Sized,
+    {
+        let ServerCall {
+            mut head,
+            mut body,
+            mut respond,
+        } = self;
+        let (payload, compressed) = match read_one_message(&mut body, &head).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return,
+            Err(status) => return finish_single(&mut respond, Err(status)),
+        };
+        let (tx, rx) = mpsc::channel(1);
+        let sink = head.sink::<M::Response>(tx);
+        let deadline = head.deadline;
+        let handler = async {
+            let message = codec::decode::<View<'_, M::Request>>(&payload)?;
+            let mut request = head.request(message);
+            request.set_was_compressed(compressed);
+            M::call(&service, request, sink).await
+        };
+        drive_streaming_reply(respond, handler, rx, deadline).await;
+    }
+
+    /// Runs bidirectional-streaming method `M`: a stream each way.
+    pub(crate) async fn run_bidi_streaming<M, S>(self, service: Arc<S>)
+    where
+        M: BidiStreamingMethod<S>,
+        S: Send + Sync + 'static + ?Sized,
+    {
+        let ServerCall {
+            mut head,
+            body,
+            respond,
+        } = self;
+        let (tx, rx) = mpsc::channel(1);
+        let sink = head.sink::<M::Response>(tx);
+        let deadline = head.deadline;
+        let requests = Streaming::new(body, Side::Server, head.encoding, head.max_receive(), None);
+        let request = head.request(requests);
+        let handler = M::call(&service, request, sink);
+        drive_streaming_reply(respond, handler, rx, deadline).await;
+    }
+}
+
+impl CallHead {
+    fn sink<M: crate::codec::Message>(&self, tx: mpsc::Sender<SinkItem>) -> ResponseSink<M> {
+        ResponseSink::new(
+            tx,
+            self.response_encoding(None),
+            self.accepts_gzip,
+            self.shared.config.max_send_message_len,
+        )
+    }
+}
+
+/// Reads the request body to its end and returns its single message, decompressed, and
+/// whether it was compressed. `Ok(None)`: the client reset the stream.
+async fn read_one_message(
+    body: &mut RecvStream,
+    head: &CallHead,
+) -> Result<Option<(Bytes, bool)>, Status> {
+    let max = head.max_receive();
+    let mut decoder = MessageDecoder::new(max);
+    let mut message = None;
+    while let Some(chunk) = body.data().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                debug!(error = %e, "request stream failed");
+                return Ok(None);
+            }
+        };
+        // One message is all a unary request may hold, and a second one fails the call at
+        // once, so the window can be given back as soon as the bytes are queued.
+        let _ = body.flow_control().release_capacity(chunk.len());
+        decoder.push(chunk);
+        while let Some(m) = decoder.next_message()? {
+            if message.is_some() {
+                return Err(Status::internal(
+                    "more than one request message for a unary request",
+                ));
+            }
+            message = Some(m);
+        }
+    }
+    decoder.finish()?;
+    let wire = message.ok_or_else(|| Status::internal("no request message for a unary request"))?;
+    let compressed = wire.compressed;
+    let payload = codec::open(wire, head.encoding, max)?;
+    Ok(Some((payload, compressed)))
+}
+
+/// Runs `handler` while watching the stream: `None` if the client reset it (the handler is
+/// dropped, unanswered); DEADLINE_EXCEEDED if the deadline passes first.
+async fn supervise<T>(
+    respond: &mut SendResponse<Bytes>,
+    deadline: Option<Instant>,
+    handler: impl Future<Output = Result<T, Status>>,
+) -> Option<Result<T, Status>> {
+    let reset = poll_fn(|cx| respond.poll_reset(cx));
+    let expired = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        outcome = handler => Some(outcome),
+        reason = reset => {
+            debug!(reason = ?reason.ok(), "cancelled by the client");
+            None
+        }
+        () = expired => Some(Err(Status::deadline_exceeded("deadline exceeded"))),
+    }
+}
+
+/// Sends a single reply and its status: HEADERS, DATA, trailers; or Trailers-Only on error.
+fn finish_single(respond: &mut SendResponse<Bytes>, outcome: Result<Reply, Status>) {
+    match outcome {
+        Ok(reply) => {
+            let head = response_head(reply.metadata, reply.encoding);
+            let Ok(mut send) = respond.send_response(head, false) else {
+                return;
             };
-            let _ = self.body.flow_control().release_capacity(chunk.len());
-            decoder.push(chunk);
-            while let Some(m) = decoder.next_message()? {
-                if message.is_some() {
-                    return Err(Status::internal(
-                        "more than one request message for a unary method",
-                    ));
-                }
-                message = Some(m);
+            // The reply is already in memory and bounded by the send limit; h2 queues what
+            // the window does not take yet.
+            if send.send_data(reply.message, false).is_ok() {
+                let _ = send.send_trailers(trailers(&Status::ok(), reply.trailers));
             }
+            debug!(status = %Code::Ok, "replied");
         }
-        decoder.finish()?;
-        let message =
-            message.ok_or_else(|| Status::internal("no request message for a unary method"))?;
-        if message.compressed {
-            return Err(Status::internal(
-                "compressed-flag set but no grpc-encoding was negotiated",
-            ));
+        Err(status) => {
+            debug!(status = %status.code(), message = status.message(), "call failed");
+            let _ = respond.send_response(trailers_only(&status), true);
         }
-        Ok(Some(message.payload))
     }
+}
 
-    /// Sends the reply and status: HEADERS, DATA, trailers on success; Trailers-Only on error.
-    fn finish(mut self, outcome: Result<(Bytes, HeaderMap), Status>) {
-        let status = match outcome {
-            Ok((encoded, metadata)) => {
-                let mut response = http::Response::new(());
-                let headers = response.headers_mut();
-                *headers = metadata;
-                headers.insert(CONTENT_TYPE, APPLICATION_GRPC);
-                headers.insert(GRPC_ACCEPT_ENCODING, ACCEPTED_ENCODINGS);
-                let Ok(mut send) = self.respond.send_response(response, false) else {
-                    return;
-                };
-                // Small replies fit the window; h2 queues what does not and sends it as the
-                // peer opens its window. The reply is bounded by the send limit.
-                if send.send_data(encoded, false).is_err() {
-                    return;
-                }
-                let mut trailers = HeaderMap::with_capacity(1);
-                status_headers(&mut trailers, &Status::ok());
-                let _ = send.send_trailers(trailers);
-                Code::Ok
-            }
-            Err(status) => {
-                debug!(status = %status.code(), message = status.message(), "call failed");
-                let _ = self.respond.send_response(trailers_only(&status), true);
-                status.code()
-            }
+/// The sending side of a streaming reply, as the call task sees it.
+enum Sender {
+    /// Nothing sent yet.
+    Idle(SendResponse<Bytes>),
+    /// Headers sent; messages flow.
+    Open(SendStream<Bytes>),
+}
+
+/// What the call task waits for while a streaming handler runs.
+enum Event {
+    Handler(Result<(), Status>),
+    Item(Option<SinkItem>),
+    /// Flow-control capacity to write the pending message (`Err`: the stream failed).
+    Capacity(Result<usize, Status>),
+    Reset,
+    Deadline,
+}
+
+/// Runs a streaming handler and writes what its sink sends, under flow control, until the
+/// handler returns and its sink is drained; then sends the status. Owns the h2 stream alone.
+async fn drive_streaming_reply(
+    respond: SendResponse<Bytes>,
+    handler: impl Future<Output = Result<(), Status>>,
+    mut rx: mpsc::Receiver<SinkItem>,
+    deadline: Option<Instant>,
+) {
+    let mut sender = Sender::Idle(respond);
+    let mut pending: Option<Bytes> = None;
+    let mut outcome: Option<Result<(), Status>> = None;
+    let mut sink_open = true;
+    let mut trailer_metadata = HeaderMap::new();
+    let expired = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(handler, expired);
+    while outcome.is_none() || sink_open || pending.is_some() {
+        let event = tokio::select! {
+            biased;
+            event = poll_fn(|cx| watch_stream(cx, &mut sender, pending.is_some())) => event,
+            r = &mut handler, if outcome.is_none() => Event::Handler(r),
+            item = rx.recv(), if sink_open && pending.is_none() => Event::Item(item),
+            () = &mut expired, if outcome.is_none() => Event::Deadline,
         };
-        debug!(status = %status, "replied");
+        match event {
+            Event::Handler(r) => outcome = Some(r),
+            Event::Item(None) => sink_open = false,
+            Event::Item(Some(SinkItem::Trailers(md))) => trailer_metadata = md.into_headers(),
+            Event::Item(Some(SinkItem::Headers(md, encoding))) => {
+                if let Sender::Idle(respond) = &mut sender {
+                    match respond.send_response(response_head(md.into_headers(), encoding), false) {
+                        Ok(stream) => sender = Sender::Open(stream),
+                        Err(_) => return,
+                    }
+                }
+            }
+            Event::Item(Some(SinkItem::Message(bytes))) => {
+                if let Sender::Open(stream) = &mut sender {
+                    stream.reserve_capacity(bytes.len());
+                    pending = Some(bytes);
+                }
+            }
+            Event::Capacity(Ok(n)) => {
+                if let (Sender::Open(stream), Some(bytes)) = (&mut sender, pending.as_mut()) {
+                    let chunk = bytes.split_to(n.min(bytes.len()));
+                    if stream.send_data(chunk, false).is_err() {
+                        return;
+                    }
+                    if bytes.is_empty() {
+                        pending = None;
+                    } else {
+                        stream.reserve_capacity(bytes.len());
+                    }
+                }
+            }
+            Event::Capacity(Err(status)) => {
+                debug!(%status, "response stream failed");
+                return;
+            }
+            Event::Reset => {
+                debug!("cancelled by the client");
+                return;
+            }
+            Event::Deadline => {
+                outcome = Some(Err(Status::deadline_exceeded("deadline exceeded")));
+                break;
+            }
+        }
+    }
+    let status = match outcome {
+        Some(Ok(())) | None => Status::ok(),
+        Some(Err(status)) => status,
+    };
+    debug!(status = %status.code(), message = status.message(), "stream finished");
+    match sender {
+        Sender::Open(mut stream) => {
+            let _ = stream.send_trailers(trailers(&status, trailer_metadata));
+        }
+        Sender::Idle(mut respond) => {
+            let mut head = trailers_only(&status);
+            head.headers_mut().extend(trailer_metadata);
+            let _ = respond.send_response(head, true);
+        }
+    }
+}
+
+/// Polls the h2 stream for what matters now: capacity for the pending message, or a reset.
+fn watch_stream(
+    cx: &mut std::task::Context<'_>,
+    sender: &mut Sender,
+    writing: bool,
+) -> Poll<Event> {
+    match sender {
+        Sender::Open(stream) if writing => match stream.poll_capacity(cx) {
+            Poll::Ready(Some(Ok(n))) => Poll::Ready(Event::Capacity(Ok(n))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Event::Capacity(Err(Status::from_h2(&e)))),
+            Poll::Ready(None) => {
+                Poll::Ready(Event::Capacity(Err(Status::cancelled("stream closed"))))
+            }
+            Poll::Pending => Poll::Pending,
+        },
+        Sender::Open(stream) => stream.poll_reset(cx).map(|_| Event::Reset),
+        Sender::Idle(respond) => respond.poll_reset(cx).map(|_| Event::Reset),
     }
 }

@@ -13,6 +13,7 @@
 pub mod call;
 pub mod connection;
 pub mod router;
+pub mod sink;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,8 +22,13 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-pub use router::{Route, Router, Service, UnaryMethod};
+pub use router::{
+    BidiStreamingMethod, ClientStreamingMethod, Route, Router, ServerStreamingMethod, Service,
+    UnaryMethod,
+};
+pub use sink::ResponseSink;
 
+use crate::wire::compression::Encoding;
 use crate::wire::frame::DEFAULT_MAX_MESSAGE_LEN;
 
 /// The limits and tunables of a server. Every field has a default chosen for a server that
@@ -53,6 +59,9 @@ pub struct ServerConfig {
     pub max_pending_accept_reset_streams: usize,
     /// How long graceful shutdown waits for in-flight calls before closing anyway.
     pub shutdown_grace: Duration,
+    /// Compress replies with this encoding when the client accepts it and the handler did not
+    /// choose. `None` (identity): compression costs CPU that small messages do not repay.
+    pub response_compression: Option<Encoding>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +75,7 @@ impl Default for ServerConfig {
             max_header_list_size: 16 * 1024,
             max_pending_accept_reset_streams: 20,
             shutdown_grace: Duration::from_secs(10),
+            response_compression: None,
         }
     }
 }

@@ -19,6 +19,8 @@ use std::sync::Arc;
 use crate::call::{Request, Response};
 use crate::codec::Message;
 use crate::server::call::ServerCall;
+use crate::server::sink::ResponseSink;
+use crate::streaming::Streaming;
 use crate::wire::status::Status;
 
 /// The borrowed form of message family `M`, living for `'a`.
@@ -37,6 +39,53 @@ pub trait UnaryMethod<S: ?Sized>: Send + Sync + 'static {
         service: &'a S,
         request: Request<View<'a, Self::Request>>,
     ) -> impl Future<Output = Result<Response<View<'a, Self::Response>>, Status>> + Send + 'a;
+}
+
+/// A server-streaming rpc of service `S`: one request, a stream of replies into a sink.
+pub trait ServerStreamingMethod<S: ?Sized>: Send + Sync + 'static {
+    /// The HTTP/2 path, `/package.Service/Method`.
+    const PATH: &'static str;
+    /// The request message family.
+    type Request: Message;
+    /// The response message family.
+    type Response: Message;
+    /// Runs the method: forwards to the service implementation.
+    fn call<'a>(
+        service: &'a S,
+        request: Request<View<'a, Self::Request>>,
+        responses: ResponseSink<Self::Response>,
+    ) -> impl Future<Output = Result<(), Status>> + Send + 'a;
+}
+
+/// A client-streaming rpc of service `S`: a stream of requests, one reply.
+pub trait ClientStreamingMethod<S: ?Sized>: Send + Sync + 'static {
+    /// The HTTP/2 path, `/package.Service/Method`.
+    const PATH: &'static str;
+    /// The request message family.
+    type Request: Message;
+    /// The response message family.
+    type Response: Message;
+    /// Runs the method: forwards to the service implementation.
+    fn call<'a>(
+        service: &'a S,
+        requests: Request<Streaming<Self::Request>>,
+    ) -> impl Future<Output = Result<Response<View<'a, Self::Response>>, Status>> + Send + 'a;
+}
+
+/// A bidirectional-streaming rpc of service `S`: a stream each way.
+pub trait BidiStreamingMethod<S: ?Sized>: Send + Sync + 'static {
+    /// The HTTP/2 path, `/package.Service/Method`.
+    const PATH: &'static str;
+    /// The request message family.
+    type Request: Message;
+    /// The response message family.
+    type Response: Message;
+    /// Runs the method: forwards to the service implementation.
+    fn call<'a>(
+        service: &'a S,
+        requests: Request<Streaming<Self::Request>>,
+        responses: ResponseSink<Self::Response>,
+    ) -> impl Future<Output = Result<(), Status>> + Send + 'a;
 }
 
 /// A generated service adapter (`…Server`): a name and a list of routes.
@@ -62,22 +111,59 @@ pub struct Route {
     handler: Arc<dyn Handler>,
 }
 
-impl Route {
-    /// The route of unary method `M` of `service`.
-    pub fn unary<M, S>(service: Arc<S>) -> Route
-    where
-        M: UnaryMethod<S>,
-        S: Send + Sync + 'static + ?Sized,
-    {
-        Route {
-            path: M::PATH,
-            handler: Arc::new(UnaryHandler::<M, S> {
-                service,
-                _method: PhantomData,
-            }),
+/// Generates, per call kind, a route constructor and the handler that runs the call.
+macro_rules! call_kinds {
+    ($($(#[$doc:meta])* $ctor:ident, $handler:ident, $method:ident, $run:ident;)*) => {
+        impl Route {
+            $(
+                $(#[$doc])*
+                pub fn $ctor<M, S>(service: Arc<S>) -> Route
+                where
+                    M: $method<S>,
+                    S: Send + Sync + 'static + ?Sized,
+                {
+                    Route {
+                        path: M::PATH,
+                        handler: Arc::new($handler::<M, S> {
+                            service,
+                            _method: PhantomData,
+                        }),
+                    }
+                }
+            )*
         }
-    }
 
+        $(
+            struct $handler<M, S: ?Sized> {
+                service: Arc<S>,
+                _method: PhantomData<fn() -> M>,
+            }
+
+            impl<M, S> Handler for $handler<M, S>
+            where
+                M: $method<S>,
+                S: Send + Sync + 'static + ?Sized,
+            {
+                fn handle(&self, call: ServerCall) -> CallFuture {
+                    Box::pin(call.$run::<M, S>(Arc::clone(&self.service)))
+                }
+            }
+        )*
+    };
+}
+
+call_kinds! {
+    /// The route of unary method `M` of `service`.
+    unary, UnaryHandler, UnaryMethod, run_unary;
+    /// The route of server-streaming method `M` of `service`.
+    server_streaming, ServerStreamingHandler, ServerStreamingMethod, run_server_streaming;
+    /// The route of client-streaming method `M` of `service`.
+    client_streaming, ClientStreamingHandler, ClientStreamingMethod, run_client_streaming;
+    /// The route of bidirectional-streaming method `M` of `service`.
+    bidi_streaming, BidiStreamingHandler, BidiStreamingMethod, run_bidi_streaming;
+}
+
+impl Route {
     /// A route with a hand-written handler.
     pub fn new(path: &'static str, handler: Arc<dyn Handler>) -> Route {
         Route { path, handler }
@@ -86,21 +172,6 @@ impl Route {
     /// The path this route serves.
     pub fn path(&self) -> &'static str {
         self.path
-    }
-}
-
-struct UnaryHandler<M, S: ?Sized> {
-    service: Arc<S>,
-    _method: PhantomData<fn() -> M>,
-}
-
-impl<M, S> Handler for UnaryHandler<M, S>
-where
-    M: UnaryMethod<S>,
-    S: Send + Sync + 'static + ?Sized,
-{
-    fn handle(&self, call: ServerCall) -> CallFuture {
-        Box::pin(call.run_unary::<M, S>(Arc::clone(&self.service)))
     }
 }
 

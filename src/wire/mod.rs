@@ -10,8 +10,10 @@
 //! | [`frame`] | the 5-byte Length-Prefixed-Message | PROTOCOL-HTTP2.md, "Requests" |
 //! | [`status`] | `grpc-status`, `grpc-message`, the 17 codes | PROTOCOL-HTTP2.md "Responses", statuscodes.md |
 //! | [`timeout`] | `grpc-timeout` | PROTOCOL-HTTP2.md, "Timeout" |
-//! | [`metadata`] | Custom-Metadata and the reserved names | PROTOCOL-HTTP2.md, "Custom-Metadata" |
+//! | [`metadata`] | Custom-Metadata, `-bin` base64, reserved names | PROTOCOL-HTTP2.md, "Custom-Metadata" |
+//! | [`compression`] | `grpc-encoding`, gzip per message | PROTOCOL-HTTP2.md "Compressed-Flag", compression.md |
 
+pub mod compression;
 pub mod frame;
 pub mod metadata;
 pub mod status;
