@@ -368,7 +368,18 @@ impl Module {
                 continue;
             }
             if line.starts_with("use ") {
-                self.uses.insert(line.to_owned());
+                // Files of one package repeat imports with different lists; split
+                // `use a::{b, c};` into single imports so the merged set has no duplicates.
+                match line.split_once("::{") {
+                    Some((prefix, list)) => {
+                        for item in list.trim_end_matches("};").split(',') {
+                            self.uses.insert(format!("{prefix}::{};", item.trim()));
+                        }
+                    }
+                    None => {
+                        self.uses.insert(line.to_owned());
+                    }
+                }
                 continue;
             }
             if line.starts_with("pub mod ") && line.trim_end().ends_with('{') {
@@ -396,14 +407,17 @@ impl Module {
                 continue;
             }
             let full = qualify(&self.package, name);
-            let (stat, view) = if *has_lifetime {
-                (format!("{name}<'static>"), format!("{name}<'a>"))
+            // Implemented for every lifetime of the type, not only `'static`: async code that
+            // holds a `ResponseSink<User<'static>>` across an await is checked by the compiler
+            // with that lifetime erased, and must still find the impl.
+            let (generics, ty, view) = if *has_lifetime {
+                ("<'x>", format!("{name}<'x>"), format!("{name}<'a>"))
             } else {
-                (name.clone(), name.clone())
+                ("", name.clone(), name.clone())
             };
             let _ = write!(
                 self.body,
-                "\nimpl ::rawgrpc::Message for {stat} {{\n    \
+                "\nimpl{generics} ::rawgrpc::Message for {ty} {{\n    \
                  const NAME: &'static str = \"{full}\";\n    \
                  type View<'a> = {view};\n}}\n"
             );
@@ -525,14 +539,6 @@ fn service_glue(
     let mut routes = String::new();
     let mut client = String::new();
     for m in &service.methods {
-        if m.input_streaming || m.output_streaming {
-            return Err(format!(
-                "{}: {svc}.{}: streaming rpcs are not generated yet",
-                rel.display(),
-                m.name
-            )
-            .into());
-        }
         let fn_name = snake_case(&m.name);
         let path = format!("/{full}/{}", m.name);
         let req_a = ty(&m.input, "'a")?;
@@ -540,39 +546,94 @@ fn service_glue(
         let req_s = ty(&m.input, "'static")?;
         let resp_s = ty(&m.output, "'static")?;
         let req_anon = ty(&m.input, "'_")?;
+        let rpc = format!(
+            "rpc {} ({}{}) returns ({}{})",
+            m.name,
+            if m.input_streaming { "stream " } else { "" },
+            m.input,
+            if m.output_streaming { "stream " } else { "" },
+            m.output
+        );
+        // What differs between the four call kinds: the marker trait and route constructor,
+        // the handler's parameters and result, and what the client stub returns.
+        let sink = format!("responses: ::rawgrpc::server::ResponseSink<{resp_s}>");
+        let stream_in = format!("requests: ::rawgrpc::Request<::rawgrpc::Streaming<{req_s}>>");
+        let one_in = format!("request: ::rawgrpc::Request<{req_a}>");
+        let one_out = format!("::rawgrpc::Response<{resp_a}>");
+        let (kind, ctor, params, args, output) = match (m.input_streaming, m.output_streaming) {
+            (false, false) => ("UnaryMethod", "unary", one_in, "request", one_out),
+            (false, true) => (
+                "ServerStreamingMethod",
+                "server_streaming",
+                format!("{one_in}, {sink}"),
+                "request, responses",
+                "()".to_owned(),
+            ),
+            (true, false) => (
+                "ClientStreamingMethod",
+                "client_streaming",
+                stream_in,
+                "requests",
+                one_out,
+            ),
+            (true, true) => (
+                "BidiStreamingMethod",
+                "bidi_streaming",
+                format!("{stream_in}, {sink}"),
+                "requests, responses",
+                "()".to_owned(),
+            ),
+        };
+        let future = format!(
+            "impl ::core::future::Future<Output = ::core::result::Result<{output}, \
+             ::rawgrpc::Status>> + ::core::marker::Send + 'a"
+        );
         let _ = write!(
             trait_methods,
-            "    /// `rpc {name} ({input}) returns ({output})`, served at `{path}`.\n    \
-             fn {fn_name}<'a>(&'a self, request: ::rawgrpc::Request<{req_a}>) -> impl \
-             ::core::future::Future<Output = ::core::result::Result<::rawgrpc::Response<{resp_a}>, \
-             ::rawgrpc::Status>> + ::core::marker::Send + 'a;\n",
-            name = m.name,
-            input = m.input,
-            output = m.output,
+            "    /// `{rpc}`, served at `{path}`.\n    \
+             fn {fn_name}<'a>(&'a self, {params}) -> {future};\n",
         );
         let _ = write!(
             markers,
             "    /// The route entry of `{path}`.\n    pub struct {name};\n\n    \
-             impl<S: super::{svc} + ?Sized> ::rawgrpc::server::UnaryMethod<S> for {name} {{\n        \
+             impl<S: super::{svc} + ?Sized> ::rawgrpc::server::{kind}<S> for {name} {{\n        \
              const PATH: &'static str = \"{path}\";\n        \
              type Request = {req_s};\n        type Response = {resp_s};\n        \
-             fn call<'a>(service: &'a S, request: ::rawgrpc::Request<{req_a}>) -> impl \
-             ::core::future::Future<Output = ::core::result::Result<::rawgrpc::Response<{resp_a}>, \
-             ::rawgrpc::Status>> + ::core::marker::Send + 'a {{\n            \
-             service.{fn_name}(request)\n        }}\n    }}\n\n",
+             fn call<'a>(service: &'a S, {params}) -> {future} {{\n            \
+             service.{fn_name}({args})\n        }}\n    }}\n\n",
             name = m.name,
         );
         let _ = writeln!(
             routes,
-            "            ::rawgrpc::server::Route::unary::<{module}::{name}, S>(::std::sync::Arc::clone(&self.service)),",
+            "            ::rawgrpc::server::Route::{ctor}::<{module}::{name}, S>(::std::sync::Arc::clone(&self.service)),",
             name = m.name,
         );
+        let (arg, returns, body) = match (m.input_streaming, m.output_streaming) {
+            (false, false) => (
+                req_anon,
+                format!("::rawgrpc::Response<::rawgrpc::Decoded<{resp_s}>>"),
+                "unary",
+            ),
+            (false, true) => (
+                req_anon,
+                format!("::rawgrpc::Response<::rawgrpc::Streaming<{resp_s}>>"),
+                "server_streaming",
+            ),
+            (true, _) => (
+                "()".to_owned(),
+                format!(
+                    "(::rawgrpc::client::RequestSink<{req_s}>, \
+                     ::rawgrpc::client::PendingResponse<{resp_s}>)"
+                ),
+                "streaming",
+            ),
+        };
         let _ = write!(
             client,
-            "    /// Calls `{path}`.\n    pub async fn {fn_name}(&self, request: impl \
-             ::rawgrpc::IntoRequest<{req_anon}>) -> ::core::result::Result<::rawgrpc::Response<\
-             ::rawgrpc::Decoded<{resp_s}>>, ::rawgrpc::Status> {{\n        \
-             self.channel.unary(\"{path}\", request.into_request()).await\n    }}\n\n",
+            "    /// Calls `{path}` (`{rpc}`).\n    pub async fn {fn_name}(&self, request: impl \
+             ::rawgrpc::IntoRequest<{arg}>) -> ::core::result::Result<{returns}, \
+             ::rawgrpc::Status> {{\n        \
+             self.channel.{body}(\"{path}\", request.into_request()).await\n    }}\n\n",
         );
     }
     Ok(format!(

@@ -25,9 +25,10 @@ use crate::wire::status::Status;
 
 /// A generated protobuf message type, implemented by build.rs for every message.
 ///
-/// The implementing type is the `'static` instance of the message (`User<'static>`); `View<'a>`
-/// is the same message borrowing from a buffer that lives for `'a`.
-pub trait Message: Send + Sync + 'static {
+/// It is implemented for the message type at every lifetime; code names the family by its
+/// `'static` instance (`User<'static>`). `View<'a>` is the message borrowing from a buffer that
+/// lives for `'a`.
+pub trait Message: Send + Sync {
     /// The full protobuf name (`grpc.testing.SimpleRequest`, or `User` without a package).
     const NAME: &'static str;
     /// The message, borrowing from bytes that live for `'a`.
@@ -105,7 +106,7 @@ pub fn open(
 /// It is checked when it is built, so [`view`](Self::view) cannot meet a decode error: the
 /// same bytes decode the same way every time. Decoding borrows, so a view costs no copy, only
 /// the walk over the fields.
-pub struct Decoded<M: Message> {
+pub struct Decoded<M> {
     payload: Bytes,
     compressed: bool,
     _message: PhantomData<fn() -> M>,

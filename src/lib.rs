@@ -42,6 +42,7 @@ extern crate self as rawgrpc;
 pub mod call;
 pub mod client;
 pub mod codec;
+pub mod interop;
 pub mod proto;
 pub mod server;
 pub mod services;

@@ -35,7 +35,7 @@ pub(crate) enum Side {
 }
 
 /// A stream of received messages of type `M`.
-pub struct Streaming<M: Message> {
+pub struct Streaming<M> {
     body: Option<RecvStream>,
     decoder: MessageDecoder,
     encoding: Option<Encoding>,

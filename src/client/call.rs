@@ -221,7 +221,7 @@ async fn with_deadline<T>(
 }
 
 /// The sending half of a client-streaming or bidirectional call.
-pub struct RequestSink<M: Message> {
+pub struct RequestSink<M> {
     stream: SendStream<Bytes>,
     encoding: Encoding,
     max_len: usize,
@@ -298,7 +298,7 @@ async fn send_flow_controlled(
 }
 
 /// The response of a call whose request was sent, not yet received.
-pub struct PendingResponse<M: Message> {
+pub struct PendingResponse<M> {
     response: ResponseFuture,
     deadline: Option<Instant>,
     max_len: usize,

@@ -37,7 +37,7 @@ pub(crate) enum SinkItem {
 }
 
 /// Where a streaming handler sends its replies of type `M`.
-pub struct ResponseSink<M: Message> {
+pub struct ResponseSink<M> {
     tx: mpsc::Sender<SinkItem>,
     headers: Option<Metadata>,
     encoding: Encoding,
