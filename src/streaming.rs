@@ -103,6 +103,13 @@ impl<M: Message> Streaming<M> {
         match self.deadline {
             None => self.next_message().await,
             Some(deadline) => match tokio::time::timeout_at(deadline, self.next_message()).await {
+                // A server whose deadline passed may cancel the stream before ours fires: the
+                // spec asks clients to report that as DEADLINE_EXCEEDED, not CANCELLED.
+                Ok(Err(s)) if s.code() == Code::Cancelled && Instant::now() >= deadline => {
+                    let status = Status::deadline_exceeded("deadline exceeded");
+                    self.ended = Some(Err(status.clone()));
+                    Err(status)
+                }
                 Ok(r) => r,
                 Err(_) => {
                     // Dropping our handle lets h2 reset the stream once the sender is gone too.

@@ -5,7 +5,9 @@
 # 2. the release build (the binaries the peer tests and benchmarks use);
 # 3. cargo test: unit tests beside the codecs, end-to-end tests in tests/ over real sockets;
 # 4. real peers: Python grpcio against our server, our CLI against a grpcio server
-#    (tests/peers/python/run.sh installs grpcio into a temporary venv).
+#    (tests/peers/python/run.sh installs grpcio into a temporary venv);
+# 5. gRPC's interop cases both ways: grpcio and grpc-js clients against our interop-server,
+#    our interop-client against a grpcio TestService (tests/interop/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,5 +21,7 @@ step "cargo build --release"
 cargo build --release
 step "cargo test"
 cargo test
-step "real peers: Python grpcio"
+step "real peers: the article's Python client and server (grpcio)"
 tests/peers/python/run.sh
+step "interop suite: grpcio and grpc-js against rawgrpc, rawgrpc against grpcio"
+tests/interop/run.sh

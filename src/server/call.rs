@@ -495,6 +495,8 @@ async fn drive_streaming_reply(
 ) {
     let mut sender = Sender::Idle(respond);
     let mut pending: Option<Bytes> = None;
+    // Part of the pending message is on the wire: a status now would cut it in two.
+    let mut mid_message = false;
     let mut outcome: Option<Result<(), Status>> = None;
     let mut sink_open = true;
     let mut trailer_metadata = HeaderMap::new();
@@ -539,7 +541,9 @@ async fn drive_streaming_reply(
                     }
                     if bytes.is_empty() {
                         pending = None;
+                        mid_message = false;
                     } else {
+                        mid_message = true;
                         stream.reserve_capacity(bytes.len());
                     }
                 }
@@ -564,6 +568,9 @@ async fn drive_streaming_reply(
     };
     debug!(status = %status.code(), message = status.message(), "stream finished");
     match sender {
+        // Trailers after half a message would corrupt the stream: cancel it instead, as the
+        // spec asks of a server whose deadline passed ("Client Cancellation").
+        Sender::Open(mut stream) if mid_message => stream.send_reset(h2::Reason::CANCEL),
         Sender::Open(mut stream) => {
             let _ = stream.send_trailers(trailers(&status, trailer_metadata));
         }
