@@ -16,12 +16,15 @@
 //! ```
 //!
 //! * [`wire`]: sans-IO codecs — bytes in, values out. The framing decoder, status encoding,
-//!   `grpc-timeout` and metadata parsing. No socket, no runtime.
+//!   `grpc-timeout`, metadata and compression. No socket, no runtime.
 //! * [`codec`]: protobuf over the framing — decode borrowing, encode once into the send buffer.
-//! * [`server`]: accepts connections, turns each h2 stream into a call, routes it by `:path`.
+//! * [`call`] and [`streaming`]: what a call carries (message, metadata, timeout) and the stream
+//!   of received messages, with flow control released as the reader asks for more.
+//! * [`server`]: accepts connections, turns each h2 stream into a call of one of the four kinds
+//!   (unary, server streaming, client streaming, bidirectional), routes it by `:path`.
 //! * [`client`]: a [`client::Channel`] over one h2 connection, shared by concurrent calls.
 //! * [`proto`]: code generated from `proto/` by `build.rs` (messages, server traits, clients).
-//! * [`services`]: the article's UserService.
+//! * [`services`]: the article's UserService; [`interop`]: gRPC's interop TestService and cases.
 //!
 //! ## The life of one unary call (server side)
 //!

@@ -2,7 +2,7 @@
 //! stream a client reads.
 //!
 //! [`Streaming`] turns an h2 [`RecvStream`] (DATA frames, then END_STREAM or trailers) into
-//! messages: bytes go through the [`MessageDecoder`](crate::wire::frame::MessageDecoder),
+//! messages: bytes go through the [`MessageDecoder`],
 //! compressed messages are inflated under the receive limit, and each message is handed out as
 //! a [`Decoded`] that owns its bytes and lends borrowed views.
 //!

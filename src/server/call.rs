@@ -3,14 +3,14 @@
 //! h2 hands the server a request head, a body ([`h2::RecvStream`]) and a handle to respond
 //! with ([`h2::server::SendResponse`]). This module applies gRPC over HTTP/2 to them:
 //!
-//! 1. **Request-Headers** (checked by [`accept`]): `:method` must be POST (else HTTP 405) and
+//! 1. **Request-Headers** (checked by `accept`): `:method` must be POST (else HTTP 405) and
 //!    `content-type` must be `application/grpc` or `application/grpc+proto` (else HTTP 415,
 //!    "so that other HTTP/2 clients do not read a gRPC error as a success"). `grpc-timeout`
 //!    becomes a deadline (malformed: INTERNAL); a `grpc-encoding` we cannot decode is refused
 //!    with UNIMPLEMENTED and our `grpc-accept-encoding`; `-bin` metadata must be base64.
 //!    `:path` picks the handler; an unknown one is UNIMPLEMENTED.
 //! 2. **Length-Prefixed-Messages** from DATA frames go through the
-//!    [`MessageDecoder`](crate::wire::frame::MessageDecoder) (for unary and server-streaming
+//!    [`MessageDecoder`] (for unary and server-streaming
 //!    methods, here; for streaming requests, in [`Streaming`]). Flow-control capacity is given
 //!    back to the peer as data is consumed: h2 does not do it on its own.
 //! 3. **Response**: HEADERS (`:status 200`, `content-type`, `grpc-encoding`, metadata), the

@@ -2,7 +2,7 @@
 //!
 //! Each accepted TCP connection gets its own task, which runs h2's server handshake (the
 //! client preface, then SETTINGS both ways, RFC 9113 §3.4) with the limits of
-//! [`ServerConfig`](super::ServerConfig), and then accepts streams. Polling `accept` is also
+//! [`ServerConfig`], and then accepts streams. Polling `accept` is also
 //! what drives the connection: reading frames, writing queued ones, answering PINGs. Each
 //! stream (one call) is handed to [`call::accept`](super::call) in a task of its own, so a
 //! slow handler never holds up the other calls on the connection.
