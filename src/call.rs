@@ -7,6 +7,9 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+
+use crate::codec::{Encoded, Message};
 use crate::wire::compression::Encoding;
 use crate::wire::metadata::Metadata;
 
@@ -126,6 +129,8 @@ impl<T> IntoRequest<T> for Request<T> {
 #[derive(Clone, Debug, Default)]
 pub struct Response<T> {
     message: T,
+    /// The message already encoded (see [`Response::encoded`]); `message` is then a default.
+    encoded: Option<Bytes>,
     metadata: Metadata,
     trailers: Metadata,
     compression: Option<Encoding>,
@@ -141,10 +146,29 @@ impl<T> Response<T> {
     pub fn from_parts(message: T, metadata: Metadata) -> Self {
         Response {
             message,
+            encoded: None,
             metadata,
             trailers: Metadata::new(),
             compression: None,
         }
+    }
+
+    /// A response whose message was encoded beforehand: the server sends the kept bytes as
+    /// they are, without encoding or copying them. [`message`](Self::message) then returns a
+    /// default value; the bytes are in [`encoded_message`](Self::encoded_message).
+    pub fn encoded<'a, M>(message: Encoded<M>) -> Self
+    where
+        M: Message<View<'a> = T>,
+        T: Default,
+    {
+        let mut response = Response::new(T::default());
+        response.encoded = Some(message.payload().clone());
+        response
+    }
+
+    /// The pre-encoded message of a response made by [`encoded`](Self::encoded).
+    pub fn encoded_message(&self) -> Option<&Bytes> {
+        self.encoded.as_ref()
     }
 
     /// The message.

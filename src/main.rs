@@ -90,6 +90,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // A call's span closes when the call ends: at debug level this logs one line per
+        // call with its method, status and duration (time.busy + time.idle).
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .init();
     let workers = match &cli.command {
         Command::Serve { workers, .. } => *workers,

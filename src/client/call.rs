@@ -195,7 +195,7 @@ impl Channel {
             HeaderValue::from_static(ACCEPT_ENCODING),
         );
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        for (name, value) in metadata.headers() {
+        for (name, value) in metadata.iter() {
             headers.append(name, value.clone());
         }
         Ok(head)

@@ -39,7 +39,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{Method, StatusCode};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{debug, Instrument};
+use tracing::debug;
 
 use crate::call::{Request, Response};
 use crate::codec;
@@ -59,7 +59,7 @@ const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
-const GRPC_TIMEOUT: &str = "grpc-timeout";
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 const APPLICATION_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
 const ACCEPTED_ENCODINGS: HeaderValue = HeaderValue::from_static(ACCEPT_ENCODING);
 
@@ -82,82 +82,84 @@ struct CallHead {
     shared: Arc<Shared>,
 }
 
-/// Handles one accepted stream: checks the head, routes, and runs the call to its status.
-pub(crate) async fn accept(
+/// Checks the head of a newly accepted stream, then starts its call in a task of its own, or
+/// answers at once (HTTP 405/415, Trailers-Only UNIMPLEMENTED, …). Runs in the connection's
+/// task: nothing here waits, so a refused request costs no task at all.
+pub(crate) fn accept(
     request: http::Request<RecvStream>,
-    respond: SendResponse<Bytes>,
-    shared: Arc<Shared>,
+    mut respond: SendResponse<Bytes>,
+    shared: &Arc<Shared>,
 ) {
     let (parts, body) = request.into_parts();
-    let span = tracing::debug_span!("call", method = %parts.uri.path());
-    async move {
-        let started = std::time::Instant::now();
-        let mut respond = respond;
-        let headers = parts.headers;
-        if parts.method != Method::POST {
-            return http_error(
-                &mut respond,
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method must be POST",
-            );
-        }
-        if !is_grpc_content_type(headers.get(CONTENT_TYPE)) {
-            let msg = "content-type must be application/grpc";
-            return http_error(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE, msg);
-        }
-        let timeout = match headers
-            .get(GRPC_TIMEOUT)
-            .map(|v| timeout::parse(v.as_bytes()))
-        {
-            None => None,
-            Some(Ok(t)) => Some(t),
-            Some(Err(e)) => return refuse(&mut respond, &Status::internal(e.to_string())),
-        };
-        let encoding = match headers.get(&GRPC_ENCODING) {
-            None => None,
-            Some(v) => match Encoding::from_name(v.as_bytes()) {
-                Some(e) => Some(e),
-                None => {
-                    let msg = format!("message encoding {v:?} is not supported");
-                    return refuse(&mut respond, &Status::unimplemented(msg));
-                }
-            },
-        };
-        let accepts_gzip = Encoding::Gzip.accepted_by(
-            headers
-                .get(&GRPC_ACCEPT_ENCODING)
-                .map(HeaderValue::as_bytes),
-        );
-        let Some(handler) = shared.router.route(parts.uri.path()).map(Arc::clone) else {
-            let msg = format!("method {} is not implemented", parts.uri.path());
-            return refuse(&mut respond, &Status::unimplemented(msg));
-        };
-        let metadata = match Metadata::from_headers(headers) {
-            Ok(m) => m,
-            Err(status) => return refuse(&mut respond, &status),
-        };
-        let head = CallHead {
-            metadata,
-            timeout,
-            deadline: timeout.map(|t| Instant::now() + t),
-            encoding,
-            accepts_gzip,
-            shared,
-        };
-        handler
-            .handle(ServerCall {
-                head,
-                body,
-                respond,
-            })
-            .await;
-        debug!(
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "call done"
+    let headers = parts.headers;
+    let path = parts.uri.path();
+    if parts.method != Method::POST {
+        return http_error(
+            &mut respond,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method must be POST",
         );
     }
-    .instrument(span)
-    .await
+    if !is_grpc_content_type(headers.get(CONTENT_TYPE)) {
+        let msg = "content-type must be application/grpc";
+        return http_error(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE, msg);
+    }
+    let timeout = match headers
+        .get(&GRPC_TIMEOUT)
+        .map(|v| timeout::parse(v.as_bytes()))
+    {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => return refuse(&mut respond, &Status::internal(e.to_string())),
+    };
+    let encoding = match headers.get(&GRPC_ENCODING) {
+        None => None,
+        Some(v) => match Encoding::from_name(v.as_bytes()) {
+            Some(e) => Some(e),
+            None => {
+                let msg = format!("message encoding {v:?} is not supported");
+                return refuse(&mut respond, &Status::unimplemented(msg));
+            }
+        },
+    };
+    let accepts_gzip = Encoding::Gzip.accepted_by(
+        headers
+            .get(&GRPC_ACCEPT_ENCODING)
+            .map(HeaderValue::as_bytes),
+    );
+    let Some(handler) = shared.router.route(path) else {
+        let msg = format!("method {path} is not implemented");
+        return refuse(&mut respond, &Status::unimplemented(msg));
+    };
+    let span = tracing::debug_span!("call", method = %path, status = tracing::field::Empty);
+    let metadata = match Metadata::from_headers(headers) {
+        Ok(m) => m,
+        Err(status) => return refuse(&mut respond, &status),
+    };
+    let head = CallHead {
+        metadata,
+        timeout,
+        deadline: timeout.map(|t| Instant::now() + t),
+        encoding,
+        accepts_gzip,
+        shared: Arc::clone(shared),
+    };
+    handler.start(
+        ServerCall {
+            head,
+            body,
+            respond,
+        },
+        span,
+    );
+}
+
+/// Records the call's final status in its tracing span (`call{method=… status=…}`); the
+/// subscriber reports the span's duration when it closes. Free when debug logging is off.
+fn record_status(code: Code) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::Span::current().record("status", code.name());
+    }
 }
 
 fn is_grpc_content_type(value: Option<&HeaderValue>) -> bool {
@@ -208,6 +210,8 @@ fn trailers_only(status: &Status) -> http::Response<()> {
 }
 
 /// Response headers: `:status 200`, `content-type`, the encoding, then custom metadata.
+/// `grpc-accept-encoding` is optional here; it goes out where it matters, with a refusal of
+/// an unsupported request encoding.
 fn response_head(metadata: HeaderMap, encoding: Encoding) -> http::Response<()> {
     let mut response = http::Response::new(());
     let headers = response.headers_mut();
@@ -216,7 +220,6 @@ fn response_head(metadata: HeaderMap, encoding: Encoding) -> http::Response<()> 
     if encoding != Encoding::Identity {
         headers.insert(GRPC_ENCODING, HeaderValue::from_static(encoding.name()));
     }
-    headers.insert(GRPC_ACCEPT_ENCODING, ACCEPTED_ENCODINGS);
     response
 }
 
@@ -229,6 +232,8 @@ fn trailers(status: &Status, metadata: HeaderMap) -> HeaderMap {
 /// A reply to a unary or client-streaming call, encoded and ready to send.
 struct Reply {
     message: Bytes,
+    /// The rest of a large pre-encoded message, sent without copying it behind the prefix.
+    tail: Option<Bytes>,
     metadata: HeaderMap,
     trailers: HeaderMap,
     encoding: Encoding,
@@ -240,14 +245,15 @@ impl CallHead {
         response: Response<M>,
     ) -> Result<Reply, Status> {
         let encoding = self.response_encoding(response.compression());
-        let message = codec::encode_with(
-            response.message(),
-            self.shared.config.max_send_message_len,
-            encoding,
-        )?;
+        let max = self.shared.config.max_send_message_len;
+        let (message, tail) = match response.encoded_message() {
+            Some(payload) => codec::frame_encoded(payload, max, encoding)?,
+            None => (codec::encode_with(response.message(), max, encoding)?, None),
+        };
         let (_, metadata, trailers) = response.into_parts();
         Ok(Reply {
             message,
+            tail,
             metadata: metadata.into_headers(),
             trailers: trailers.into_headers(),
             encoding,
@@ -436,6 +442,9 @@ async fn supervise<T>(
         }
     };
     tokio::select! {
+        // The handler first: a unary handler usually completes on its first poll, and then the
+        // stream need not be looked at.
+        biased;
         outcome = handler => Some(outcome),
         reason = reset => {
             debug!(reason = ?reason.ok(), "cancelled by the client");
@@ -455,13 +464,18 @@ fn finish_single(respond: &mut SendResponse<Bytes>, outcome: Result<Reply, Statu
             };
             // The reply is already in memory and bounded by the send limit; h2 queues what
             // the window does not take yet.
-            if send.send_data(reply.message, false).is_ok() {
+            let mut sent = send.send_data(reply.message, false).is_ok();
+            if let Some(tail) = reply.tail {
+                sent = sent && send.send_data(tail, false).is_ok();
+            }
+            if sent {
                 let _ = send.send_trailers(trailers(&Status::ok(), reply.trailers));
             }
-            debug!(status = %Code::Ok, "replied");
+            record_status(Code::Ok);
         }
         Err(status) => {
-            debug!(status = %status.code(), message = status.message(), "call failed");
+            debug!(message = status.message(), "call failed");
+            record_status(status.code());
             let _ = respond.send_response(trailers_only(&status), true);
         }
     }
@@ -566,7 +580,10 @@ async fn drive_streaming_reply(
         Some(Ok(())) | None => Status::ok(),
         Some(Err(status)) => status,
     };
-    debug!(status = %status.code(), message = status.message(), "stream finished");
+    record_status(status.code());
+    if status.code() != Code::Ok {
+        debug!(message = status.message(), "call failed");
+    }
     match sender {
         // Trailers after half a message would corrupt the stream: cancel it instead, as the
         // spec asks of a server whose deadline passed ("Client Cancellation").

@@ -3,9 +3,10 @@
 //! Each accepted TCP connection gets its own task, which runs h2's server handshake (the
 //! client preface, then SETTINGS both ways, RFC 9113 §3.4) with the limits of
 //! [`ServerConfig`], and then accepts streams. Polling `accept` is also
-//! what drives the connection: reading frames, writing queued ones, answering PINGs. Each
-//! stream (one call) is handed to [`call::accept`](super::call) in a task of its own, so a
-//! slow handler never holds up the other calls on the connection.
+//! what drives the connection: reading frames, writing queued ones, answering PINGs. Each new
+//! stream's headers are checked right here (see [`call`](super::call)); a call that passes
+//! then runs in a task of its own, so a slow handler never holds up the other calls on the
+//! connection, and a refused one costs no task.
 //!
 //! **Graceful shutdown** (PROTOCOL-HTTP2.md, "GOAWAY Frame"): on the shutdown signal the
 //! listener stops accepting, and every connection sends GOAWAY, which tells the client which
@@ -113,9 +114,7 @@ pub async fn serve_connection<T>(
     loop {
         tokio::select! {
             next = conn.accept() => match next {
-                Some(Ok((request, respond))) => {
-                    tokio::spawn(call::accept(request, respond, Arc::clone(&shared)));
-                }
+                Some(Ok((request, respond))) => call::accept(request, respond, &shared),
                 Some(Err(e)) => {
                     debug!(%peer, error = %e, "connection error");
                     break;

@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::call::{Request, Response};
@@ -96,13 +95,12 @@ pub trait Service {
     fn routes(&self) -> Vec<Route>;
 }
 
-/// A boxed future that runs one call to completion.
-pub type CallFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// A type-erased handler: takes a call and runs it to its final status.
+/// A type-erased handler: starts a call, which then runs to its final status in a task of its
+/// own. Each handler spawns its own concrete future, so starting a call allocates the task and
+/// nothing else (no boxed future).
 pub trait Handler: Send + Sync {
-    /// Starts the call.
-    fn handle(&self, call: ServerCall) -> CallFuture;
+    /// Starts the call in a new task, inside `span`.
+    fn start(&self, call: ServerCall, span: tracing::Span);
 }
 
 /// One entry of the routing table.
@@ -144,8 +142,9 @@ macro_rules! call_kinds {
                 M: $method<S>,
                 S: Send + Sync + 'static + ?Sized,
             {
-                fn handle(&self, call: ServerCall) -> CallFuture {
-                    Box::pin(call.$run::<M, S>(Arc::clone(&self.service)))
+                fn start(&self, call: ServerCall, span: tracing::Span) {
+                    let run = call.$run::<M, S>(Arc::clone(&self.service));
+                    tokio::spawn(tracing::Instrument::instrument(run, span));
                 }
             }
         )*

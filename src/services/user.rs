@@ -20,25 +20,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use crate::call::{Request, Response};
+use crate::codec::Encoded;
 use crate::proto::user::{
     CreateUserRequest, CreateUserResponse, User, UserRequest, UserResponse, UserService,
 };
 use crate::wire::status::Status;
 
+/// A stored user, kept as the encoded GetUser reply (`UserResponse { user }`): serving it is a
+/// reference-count increment, not a copy of its strings and a fresh encode.
+pub type StoredUser = Encoded<UserResponse<'static>>;
+
 /// Where users live. The service only needs these two operations.
 pub trait UserStore: Send + Sync + 'static {
     /// The user with `id`, if any.
-    fn get(&self, id: &str) -> Option<User<'static>>;
+    fn get(&self, id: &str) -> Option<StoredUser>;
 
-    /// Stores `user`. An empty id is replaced by a fresh unique one; an id already present is
-    /// refused with ALREADY_EXISTS. Returns the user as stored.
-    fn create(&self, user: User<'_>) -> Result<User<'static>, Status>;
+    /// Stores `user` and returns its id. An empty id is replaced by a fresh unique one; an id
+    /// already present is refused with ALREADY_EXISTS (before anything is copied).
+    fn create(&self, user: &User<'_>) -> Result<String, Status>;
 }
 
 /// The default store: a map in memory, like the article's `self.users = {}`.
 #[derive(Default)]
 pub struct InMemoryUserStore {
-    users: RwLock<HashMap<String, User<'static>>>,
+    users: RwLock<HashMap<String, StoredUser>>,
     next_id: AtomicU64,
 }
 
@@ -49,33 +54,22 @@ impl InMemoryUserStore {
     }
 }
 
-fn into_owned(user: User<'_>) -> User<'static> {
-    User {
-        name: Cow::Owned(user.name.into_owned()),
-        email: Cow::Owned(user.email.into_owned()),
-        age: user.age,
-        id: Cow::Owned(user.id.into_owned()),
-    }
-}
-
 impl UserStore for InMemoryUserStore {
-    fn get(&self, id: &str) -> Option<User<'static>> {
+    fn get(&self, id: &str) -> Option<StoredUser> {
         // A poisoned lock only means a panic happened elsewhere mid-insert; the map is intact.
         let users = self.users.read().unwrap_or_else(|e| e.into_inner());
         users.get(id).cloned()
     }
 
-    fn create(&self, user: User<'_>) -> Result<User<'static>, Status> {
-        let mut user = into_owned(user);
+    fn create(&self, user: &User<'_>) -> Result<String, Status> {
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-        if user.id.is_empty() {
+        let id = if user.id.is_empty() {
             // Ids a client chose may collide with generated ones: skip those.
             loop {
                 let n = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
                 let id = format!("user-{n}");
                 if !users.contains_key(&id) {
-                    user.id = Cow::Owned(id);
-                    break;
+                    break id;
                 }
             }
         } else if users.contains_key(user.id.as_ref()) {
@@ -83,9 +77,17 @@ impl UserStore for InMemoryUserStore {
                 "user {:?} already exists",
                 user.id
             )));
-        }
-        users.insert(user.id.to_string(), user.clone());
-        Ok(user)
+        } else {
+            user.id.to_string()
+        };
+        let stored = StoredUser::new(&UserResponse {
+            user: Some(User {
+                id: Cow::Borrowed(&id),
+                ..user.clone()
+            }),
+        });
+        users.insert(id.clone(), stored);
+        Ok(id)
     }
 }
 
@@ -119,7 +121,7 @@ impl<S: UserStore> UserService for UserServiceImpl<S> {
             None => return Err(Status::invalid_argument("user is required")),
         };
         match self.store.get(id) {
-            Some(user) => Ok(Response::new(UserResponse { user: Some(user) })),
+            Some(stored) => Ok(Response::encoded(stored)),
             None => Err(Status::not_found(format!("user {id:?} not found"))),
         }
     }
@@ -131,8 +133,14 @@ impl<S: UserStore> UserService for UserServiceImpl<S> {
         let Some(user) = request.into_message().user else {
             return Err(Status::invalid_argument("user is required"));
         };
-        let stored = self.store.create(user)?;
-        Ok(Response::new(CreateUserResponse { user: Some(stored) }))
+        let id = self.store.create(&user)?;
+        // The reply borrows the request's strings; only the id is the store's.
+        Ok(Response::new(CreateUserResponse {
+            user: Some(User {
+                id: Cow::Owned(id),
+                ..user
+            }),
+        }))
     }
 }
 
@@ -153,14 +161,13 @@ mod tests {
     #[test]
     fn store_assigns_unique_ids_around_client_chosen_ones() {
         let store = InMemoryUserStore::new();
-        store.create(user("user-2")).expect("new id");
-        let a = store.create(user("")).expect("assigned");
-        let b = store.create(user("")).expect("assigned");
-        assert_eq!(a.id, "user-1");
-        assert_eq!(b.id, "user-3");
-        let err = store.create(user("user-1")).expect_err("duplicate");
+        assert_eq!(store.create(&user("user-2")).expect("new id"), "user-2");
+        assert_eq!(store.create(&user("")).expect("assigned"), "user-1");
+        assert_eq!(store.create(&user("")).expect("assigned"), "user-3");
+        let err = store.create(&user("user-1")).expect_err("duplicate");
         assert_eq!(err.code(), Code::AlreadyExists);
-        assert_eq!(store.get("user-3"), Some(b));
-        assert_eq!(store.get("nope"), None);
+        let stored = store.get("user-3").expect("stored");
+        assert_eq!(stored.view().user, Some(user("user-3")));
+        assert!(store.get("nope").is_none());
     }
 }

@@ -103,7 +103,10 @@ enum State {
 #[derive(Debug)]
 pub struct MessageDecoder {
     max_len: usize,
-    chunks: VecDeque<Bytes>,
+    /// Queued bytes: `front`, then `rest`. The first chunk has a field of its own so that the
+    /// common case, a message arriving in one DATA frame, never allocates a queue.
+    front: Bytes,
+    rest: VecDeque<Bytes>,
     buffered: usize,
     state: State,
     error: Option<FrameError>,
@@ -114,7 +117,8 @@ impl MessageDecoder {
     pub fn new(max_len: usize) -> Self {
         MessageDecoder {
             max_len,
-            chunks: VecDeque::new(),
+            front: Bytes::new(),
+            rest: VecDeque::new(),
             buffered: 0,
             state: State::Prefix,
             error: None,
@@ -125,7 +129,11 @@ impl MessageDecoder {
     pub fn push(&mut self, chunk: Bytes) {
         if !chunk.is_empty() && self.error.is_none() {
             self.buffered += chunk.len();
-            self.chunks.push_back(chunk);
+            if self.front.is_empty() {
+                self.front = chunk;
+            } else {
+                self.rest.push_back(chunk);
+            }
         }
     }
 
@@ -167,33 +175,23 @@ impl MessageDecoder {
         if self.buffered < len {
             return Ok(None);
         }
-        let payload = match self.chunks.front_mut() {
+        let payload = if self.front.len() >= len {
             // The whole message lies in the first chunk: hand out a slice of it.
-            Some(front) if front.len() >= len => {
-                let payload = front.split_to(len);
-                if front.is_empty() {
-                    self.chunks.pop_front();
-                }
-                self.buffered -= len;
-                payload
-            }
+            let payload = self.front.split_to(len);
+            self.refill_front();
+            self.buffered -= len;
+            payload
+        } else {
             // Spread over several chunks: join them once, into a buffer of exactly `len`.
-            _ => {
-                let mut joined = BytesMut::with_capacity(len);
-                while joined.len() < len {
-                    let Some(front) = self.chunks.front_mut() else {
-                        break; // unreachable: `buffered >= len`
-                    };
-                    let take = front.len().min(len - joined.len());
-                    joined.put_slice(&front[..take]);
-                    front.advance(take);
-                    if front.is_empty() {
-                        self.chunks.pop_front();
-                    }
-                }
-                self.buffered -= joined.len();
-                joined.freeze()
+            let mut joined = BytesMut::with_capacity(len);
+            while joined.len() < len && !self.front.is_empty() {
+                let take = self.front.len().min(len - joined.len());
+                joined.put_slice(&self.front[..take]);
+                self.front.advance(take);
+                self.refill_front();
             }
+            self.buffered -= joined.len();
+            joined.freeze()
         };
         self.state = State::Prefix;
         Ok(Some(WireMessage {
@@ -220,8 +218,16 @@ impl MessageDecoder {
         }
     }
 
+    /// Moves the next queued chunk to the front once the front is used up.
+    fn refill_front(&mut self) {
+        if self.front.is_empty() {
+            self.front = self.rest.pop_front().unwrap_or_default();
+        }
+    }
+
     fn fail(&mut self, e: FrameError) -> FrameError {
-        self.chunks.clear();
+        self.front = Bytes::new();
+        self.rest.clear();
         self.buffered = 0;
         self.error = Some(e.clone());
         e
@@ -230,17 +236,12 @@ impl MessageDecoder {
     /// Copies `out.len()` queued bytes into `out` (only used for the 5-byte prefix).
     fn copy_out(&mut self, out: &mut [u8]) {
         let mut filled = 0;
-        while filled < out.len() {
-            let Some(front) = self.chunks.front_mut() else {
-                break;
-            };
-            let take = front.len().min(out.len() - filled);
-            out[filled..filled + take].copy_from_slice(&front[..take]);
-            front.advance(take);
+        while filled < out.len() && !self.front.is_empty() {
+            let take = self.front.len().min(out.len() - filled);
+            out[filled..filled + take].copy_from_slice(&self.front[..take]);
+            self.front.advance(take);
             filled += take;
-            if front.is_empty() {
-                self.chunks.pop_front();
-            }
+            self.refill_front();
         }
         self.buffered -= filled;
     }

@@ -45,33 +45,34 @@ impl Metadata {
         Metadata::default()
     }
 
-    /// The application's metadata from a received header block: reserved names dropped, and
-    /// every `-bin` value checked to be base64 (INTERNAL otherwise, as grpc-go answers).
-    pub fn from_headers(mut headers: HeaderMap) -> Result<Metadata, Status> {
-        let mut reserved = Vec::new();
+    /// The application's metadata from a received header block: every `-bin` value is checked
+    /// to be base64 (INTERNAL otherwise, as grpc-go answers). Reserved names stay in the map
+    /// but are invisible through this type: filtering on access costs nothing per request.
+    pub fn from_headers(headers: HeaderMap) -> Result<Metadata, Status> {
         for (name, value) in &headers {
-            let name_str = name.as_str();
-            if is_reserved(name_str) {
-                reserved.push(name.clone());
-            } else if is_binary(name_str) && !is_valid_base64_list(value.as_bytes()) {
+            let name = name.as_str();
+            if is_binary(name) && !is_reserved(name) && !is_valid_base64_list(value.as_bytes()) {
                 return Err(Status::internal(format!(
-                    "metadata {name_str} is not valid base64"
+                    "metadata {name} is not valid base64"
                 )));
             }
-        }
-        for name in reserved {
-            headers.remove(name);
         }
         Ok(Metadata { headers })
     }
 
     /// The first value of an ASCII entry, if it is valid ASCII.
     pub fn get(&self, key: &str) -> Option<&str> {
+        if is_reserved(key) {
+            return None;
+        }
         self.headers.get(key).and_then(|v| v.to_str().ok())
     }
 
     /// The first value of a `-bin` entry, decoded.
     pub fn get_bin(&self, key: &str) -> Option<Vec<u8>> {
+        if is_reserved(key) {
+            return None;
+        }
         let value = self.headers.get(key)?.as_bytes();
         let first = value.split(|&b| b == b',').next().unwrap_or(value);
         base64_decode(first.trim_ascii()).ok()
@@ -114,21 +115,35 @@ impl Metadata {
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.headers.len()
+        self.iter().count()
     }
 
     /// True when there are no entries.
     pub fn is_empty(&self) -> bool {
-        self.headers.is_empty()
+        self.iter().next().is_none()
     }
 
     /// The entries as HTTP header pairs (binary values base64-encoded, as on the wire).
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+    pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.headers
+            .iter()
+            .filter(|(name, _)| !is_reserved(name.as_str()))
     }
 
-    /// Consumes the metadata into its HTTP header pairs.
-    pub fn into_headers(self) -> HeaderMap {
+    /// The entries as a header map to send: reserved names (present when a received map is
+    /// sent back) are removed first.
+    pub fn into_headers(mut self) -> HeaderMap {
+        if self.headers.keys().any(|k| is_reserved(k.as_str())) {
+            let reserved: Vec<HeaderName> = self
+                .headers
+                .keys()
+                .filter(|k| is_reserved(k.as_str()))
+                .cloned()
+                .collect();
+            for name in reserved {
+                self.headers.remove(name);
+            }
+        }
         self.headers
     }
 }
@@ -232,6 +247,9 @@ mod tests {
         assert_eq!(m.get("grpc-timeout"), None);
         assert!(m.get("grpc-trace-bin").is_some());
         assert_eq!(m.len(), 2);
+        let sent = m.into_headers();
+        assert_eq!(sent.len(), 2);
+        assert!(sent.get("te").is_none() && sent.get("grpc-timeout").is_none());
     }
 
     #[test]
