@@ -17,11 +17,13 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::server::router::Router;
@@ -99,22 +101,33 @@ pub async fn serve_connection<T>(
         .max_header_list_size(config.max_header_list_size)
         .max_pending_accept_reset_streams(config.max_pending_accept_reset_streams)
         .handshake::<T, Bytes>(io);
-    let mut conn = match handshake.await {
-        Ok(conn) => conn,
-        Err(e) => {
+    // A peer that connects and never completes the preface (slowloris) holds a socket and a
+    // task: it gets `handshake_timeout` and no more.
+    let mut conn = match tokio::time::timeout(config.handshake_timeout, handshake).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
             debug!(%peer, error = %e, "HTTP/2 handshake failed");
+            return;
+        }
+        Err(_) => {
+            debug!(%peer, "HTTP/2 handshake timed out");
             return;
         }
     };
     debug!(%peer, "connection open");
+    let mut lifetime = Lifetime::new(config, conn.ping_pong());
     let mut draining = *drain.borrow();
     if draining {
         conn.graceful_shutdown();
     }
     loop {
+        let in_use = conn.has_streams();
         tokio::select! {
             next = conn.accept() => match next {
-                Some(Ok((request, respond))) => call::accept(request, respond, &shared),
+                Some(Ok((request, respond))) => {
+                    lifetime.active();
+                    call::accept(request, respond, &shared);
+                }
                 Some(Err(e)) => {
                     debug!(%peer, error = %e, "connection error");
                     break;
@@ -127,7 +140,184 @@ pub async fn serve_connection<T>(
                     conn.graceful_shutdown();
                 }
             }
+            event = lifetime.next_event(in_use) => match event {
+                // No stream is open, so nothing can be cut short: GOAWAY and close now, without
+                // the PING round trip of a graceful shutdown that a dead peer never completes.
+                LifetimeEvent::Idle => {
+                    debug!(%peer, "closing idle connection");
+                    conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+                }
+                LifetimeEvent::TooOld => {
+                    debug!(%peer, "closing old connection gracefully");
+                    draining = true;
+                    conn.graceful_shutdown();
+                }
+                LifetimeEvent::GraceOver | LifetimeEvent::PingTimeout => {
+                    debug!(%peer, ?event, "closing connection");
+                    conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+                }
+                LifetimeEvent::Tick => {}
+            },
         }
     }
     debug!(%peer, "connection closed");
+}
+
+/// What ends a connection besides its peer: idleness, age, and an unanswered keepalive PING
+/// (gRFC A8 "Client-side Keepalive" seen from the server, and A9 "Server-side Connection
+/// Management").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LifetimeEvent {
+    /// No stream for `max_connection_idle`: GOAWAY and close.
+    Idle,
+    /// Older than `max_connection_age`: GOAWAY, then close once drained.
+    TooOld,
+    /// `max_connection_age_grace` after GOAWAY and streams remain: close now.
+    GraceOver,
+    /// A keepalive PING went unanswered for `keepalive_timeout`: the peer is gone.
+    PingTimeout,
+    /// Nothing to act on (a keepalive PING was answered, idleness was re-checked).
+    Tick,
+}
+
+/// The timers of one connection.
+struct Lifetime {
+    opened: Instant,
+    last_active: Instant,
+    idle: Option<Duration>,
+    age: Option<Duration>,
+    age_grace: Option<Duration>,
+    /// When GOAWAY went out for age, if it did.
+    aged_at: Option<Instant>,
+    keepalive: Option<Keepalive>,
+}
+
+/// Server keepalive: a PING every `time`; no PONG within `timeout` means the peer is gone.
+struct Keepalive {
+    time: Duration,
+    timeout: Duration,
+    pings: h2::PingPong,
+    next_ping: Instant,
+    /// Set while a PING is unanswered: when to give up on it.
+    pong_due: Option<Instant>,
+}
+
+impl Lifetime {
+    fn new(config: &ServerConfig, ping_pong: Option<h2::PingPong>) -> Self {
+        let now = Instant::now();
+        let keepalive = match (config.keepalive_time, ping_pong) {
+            (Some(time), Some(pings)) => Some(Keepalive {
+                time,
+                timeout: config.keepalive_timeout,
+                pings,
+                next_ping: now + time,
+                pong_due: None,
+            }),
+            _ => None,
+        };
+        Lifetime {
+            opened: now,
+            last_active: now,
+            idle: config.max_connection_idle,
+            age: config.max_connection_age.map(jitter),
+            age_grace: config.max_connection_age_grace,
+            aged_at: None,
+            keepalive,
+        }
+    }
+
+    fn active(&mut self) {
+        self.last_active = Instant::now();
+    }
+
+    /// Waits for the next event. `has_streams` says whether the connection is in use now; a
+    /// connection in use is never idle.
+    async fn next_event(&mut self, has_streams: bool) -> LifetimeEvent {
+        if has_streams {
+            self.last_active = Instant::now();
+        }
+        // Idleness is checked at a quarter of the limit: a connection is closed between 1 and
+        // 1.25 times `max_connection_idle` after its last stream.
+        let idle_check = self.idle.map(|idle| {
+            let due = self.last_active + idle;
+            let now = Instant::now();
+            if due <= now {
+                now
+            } else {
+                now + (due - now).min(idle / 4 + Duration::from_millis(1))
+            }
+        });
+        let age_due = match (self.age, self.aged_at, self.age_grace) {
+            (Some(age), None, _) => Some((self.opened + age, LifetimeEvent::TooOld)),
+            (_, Some(at), Some(grace)) => Some((at + grace, LifetimeEvent::GraceOver)),
+            _ => None,
+        };
+        let idle = async {
+            match idle_check {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let aged = async {
+            match age_due {
+                Some((at, _)) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let keepalive = async {
+            let Some(k) = &mut self.keepalive else {
+                return std::future::pending().await;
+            };
+            match k.pong_due {
+                None => {
+                    tokio::time::sleep_until(k.next_ping).await;
+                    if k.pings.send_ping(h2::Ping::opaque()).is_err() {
+                        return LifetimeEvent::PingTimeout;
+                    }
+                    k.pong_due = Some(Instant::now() + k.timeout);
+                    LifetimeEvent::Tick
+                }
+                Some(due) => {
+                    let pong = std::future::poll_fn(|cx| k.pings.poll_pong(cx));
+                    match tokio::time::timeout_at(due, pong).await {
+                        Ok(Ok(_)) => {
+                            k.pong_due = None;
+                            k.next_ping = Instant::now() + k.time;
+                            LifetimeEvent::Tick
+                        }
+                        _ => LifetimeEvent::PingTimeout,
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            () = idle => {
+                let idle_for = self.last_active.elapsed();
+                match self.idle {
+                    Some(limit) if !has_streams && idle_for >= limit => LifetimeEvent::Idle,
+                    _ => LifetimeEvent::Tick,
+                }
+            }
+            () = aged => match age_due {
+                Some((_, LifetimeEvent::TooOld)) => {
+                    self.aged_at = Some(Instant::now());
+                    LifetimeEvent::TooOld
+                }
+                Some((_, event)) => event,
+                None => LifetimeEvent::Tick,
+            },
+            event = keepalive => event,
+        }
+    }
+}
+
+/// ±10 % of jitter on the maximum age, so connections opened together do not all reconnect
+/// together (gRFC A9). The randomness need not be good: the clock's low bits will do.
+fn jitter(age: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let permille = 900 + u64::from(nanos % 201); // 900..=1100
+    age * u32::try_from(permille).unwrap_or(1000) / 1000
 }

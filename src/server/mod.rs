@@ -62,6 +62,24 @@ pub struct ServerConfig {
     /// Compress replies with this encoding when the client accepts it and the handler did not
     /// choose. `None` (identity): compression costs CPU that small messages do not repay.
     pub response_compression: Option<Encoding>,
+    /// Time a new connection has to complete the HTTP/2 preface and SETTINGS exchange. 10 s:
+    /// ample for any real client, and a peer that opens sockets and sends nothing (slowloris)
+    /// holds each one only that long.
+    pub handshake_timeout: Duration,
+    /// Send a keepalive PING after this long without one (gRFC A8). `Some(2 h)`, gRPC's
+    /// default: finds dead peers on idle connections without chatter.
+    pub keepalive_time: Option<Duration>,
+    /// A keepalive PING unanswered this long closes the connection. 20 s, gRPC's default.
+    pub keepalive_timeout: Duration,
+    /// Close (GOAWAY) a connection that has had no stream for this long (gRFC A9). `None`,
+    /// gRPC's default: clients keep channels open on purpose; set it to shed idle sockets.
+    pub max_connection_idle: Option<Duration>,
+    /// Close (GOAWAY) a connection this old, ±10 % jitter (gRFC A9), so load re-balances.
+    /// `None`, gRPC's default.
+    pub max_connection_age: Option<Duration>,
+    /// After the age GOAWAY, how long in-flight calls may take before the connection is cut.
+    /// `None`: as long as they need.
+    pub max_connection_age_grace: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +94,12 @@ impl Default for ServerConfig {
             max_pending_accept_reset_streams: 20,
             shutdown_grace: Duration::from_secs(10),
             response_compression: None,
+            handshake_timeout: Duration::from_secs(10),
+            keepalive_time: Some(Duration::from_secs(2 * 60 * 60)),
+            keepalive_timeout: Duration::from_secs(20),
+            max_connection_idle: None,
+            max_connection_age: None,
+            max_connection_age_grace: None,
         }
     }
 }
