@@ -20,6 +20,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+#[path = "build/descriptors.rs"]
+mod descriptors;
+
 type BuildResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() {
@@ -35,6 +38,7 @@ fn run() -> BuildResult<()> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let proto_root = manifest.join("proto");
     println!("cargo:rerun-if-changed={}", proto_root.display());
+    println!("cargo:rerun-if-changed=build");
 
     let mut protos = Vec::new();
     collect_protos(&proto_root, &mut protos)?;
@@ -104,6 +108,9 @@ fn run() -> BuildResult<()> {
     }
 
     fs::write(out_dir.join("protos.rs"), render_modules(&modules))?;
+
+    // 4. Serialized descriptors of every file, for server reflection.
+    descriptors::generate(&proto_root, &protos, &out_dir)?;
     Ok(())
 }
 
