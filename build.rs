@@ -374,7 +374,8 @@ impl Module {
             if line.starts_with("#![") || line.starts_with("// Automatically generated") {
                 continue;
             }
-            if line.starts_with("use ") {
+            // Nested modules (`mod_Message`, for oneofs and nested types) keep their own imports.
+            if line.starts_with("use ") && !nested {
                 // Files of one package repeat imports with different lists; split
                 // `use a::{b, c};` into single imports so the merged set has no duplicates.
                 match line.split_once("::{") {

@@ -50,6 +50,7 @@ pub mod proto;
 pub mod server;
 pub mod services;
 pub mod streaming;
+pub mod tls;
 pub mod wire;
 
 pub use call::{IntoRequest, Request, Response};

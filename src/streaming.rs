@@ -15,6 +15,8 @@
 //! or `Err(status)`, and the trailing metadata is kept for [`Streaming::trailers`].
 
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use h2::RecvStream;
 use tokio::time::Instant;
@@ -47,6 +49,8 @@ pub struct Streaming<M> {
     ended: Option<Result<(), Status>>,
     trailers: Metadata,
     deadline: Option<Instant>,
+    /// Counts received bytes for interceptors, when a server has any.
+    counter: Option<Arc<AtomicU64>>,
     _message: PhantomData<fn() -> M>,
 }
 
@@ -77,8 +81,15 @@ impl<M: Message> Streaming<M> {
             ended: None,
             trailers: Metadata::new(),
             deadline,
+            counter: None,
             _message: PhantomData,
         }
+    }
+
+    /// Counts the bytes received into `counter` (for interceptors).
+    pub(crate) fn counting(mut self, counter: Option<Arc<AtomicU64>>) -> Self {
+        self.counter = counter;
+        self
     }
 
     /// A client stream that already ended with `status` (a Trailers-Only response).
@@ -93,6 +104,7 @@ impl<M: Message> Streaming<M> {
             ended: Some(status),
             trailers,
             deadline: None,
+            counter: None,
             _message: PhantomData,
         }
     }
@@ -156,6 +168,9 @@ impl<M: Message> Streaming<M> {
             match body.data().await {
                 Some(Ok(chunk)) => {
                     self.unreleased += chunk.len();
+                    if let Some(counter) = &self.counter {
+                        counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    }
                     self.decoder.push(chunk);
                 }
                 Some(Err(e)) => return Err(self.fail(Status::from_h2(&e))),

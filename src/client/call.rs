@@ -170,7 +170,7 @@ impl Channel {
         encoding: Encoding,
     ) -> Result<http::Request<()>, Status> {
         let uri = Uri::builder()
-            .scheme("http")
+            .scheme(self.scheme)
             .authority(self.authority.clone())
             .path_and_query(path)
             .build()

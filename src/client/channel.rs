@@ -13,6 +13,7 @@ use http::uri::Authority;
 use tokio::net::TcpStream;
 use tracing::debug;
 
+use crate::tls::ClientTls;
 use crate::wire::frame::DEFAULT_MAX_MESSAGE_LEN;
 use crate::wire::status::Status;
 
@@ -29,6 +30,8 @@ pub struct ChannelConfig {
     pub initial_connection_window: u32,
     /// Largest response header block accepted. gRPC suggests 8 KiB; 16 KiB as on the server.
     pub max_header_list_size: u32,
+    /// TLS (`https`), or `None` for plaintext HTTP/2 with prior knowledge (`http`).
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ChannelConfig {
@@ -39,6 +42,7 @@ impl Default for ChannelConfig {
             initial_stream_window: 1024 * 1024,
             initial_connection_window: 1024 * 1024,
             max_header_list_size: 16 * 1024,
+            tls: None,
         }
     }
 }
@@ -48,6 +52,7 @@ impl Default for ChannelConfig {
 pub struct Channel {
     pub(crate) send: h2::client::SendRequest<Bytes>,
     pub(crate) authority: Authority,
+    pub(crate) scheme: &'static str,
     pub(crate) config: Arc<ChannelConfig>,
 }
 
@@ -66,9 +71,12 @@ impl Channel {
         Channel::connect_with(addr, ChannelConfig::default()).await
     }
 
-    /// Connects with explicit limits.
+    /// Connects with explicit limits (and TLS, if `config.tls` is set).
     pub async fn connect_with(addr: &str, config: ChannelConfig) -> Result<Channel, Status> {
-        let hostport = addr.strip_prefix("http://").unwrap_or(addr);
+        let hostport = addr
+            .strip_prefix("http://")
+            .or_else(|| addr.strip_prefix("https://"))
+            .unwrap_or(addr);
         let authority: Authority = hostport
             .parse()
             .map_err(|_| Status::invalid_argument(format!("invalid address {addr:?}")))?;
@@ -76,22 +84,42 @@ impl Channel {
             .await
             .map_err(|e| Status::unavailable(format!("cannot connect to {hostport}: {e}")))?;
         let _ = socket.set_nodelay(true);
-        let (send, connection) = h2::client::Builder::new()
-            .initial_window_size(config.initial_stream_window)
-            .initial_connection_window_size(config.initial_connection_window)
-            .max_header_list_size(config.max_header_list_size)
-            .handshake::<_, Bytes>(socket)
-            .await
-            .map_err(|e| Status::unavailable(format!("HTTP/2 handshake failed: {e}")))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                debug!(error = %e, "client connection closed");
-            }
-        });
+        let send = match &config.tls {
+            None => handshake(socket, &config).await?,
+            Some(tls) => handshake(tls.connect(socket).await?, &config).await?,
+        };
         Ok(Channel {
             send,
             authority,
+            scheme: if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             config: Arc::new(config),
         })
     }
+}
+
+/// The HTTP/2 client handshake over `io`; the connection is driven by a task of its own.
+async fn handshake<T>(
+    io: T,
+    config: &ChannelConfig,
+) -> Result<h2::client::SendRequest<Bytes>, Status>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, connection) = h2::client::Builder::new()
+        .initial_window_size(config.initial_stream_window)
+        .initial_connection_window_size(config.initial_connection_window)
+        .max_header_list_size(config.max_header_list_size)
+        .handshake::<_, Bytes>(io)
+        .await
+        .map_err(|e| Status::unavailable(format!("HTTP/2 handshake failed: {e}")))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            debug!(error = %e, "client connection closed");
+        }
+    });
+    Ok(send)
 }

@@ -29,8 +29,11 @@
 //! INTERNAL; a message over the receive limit, compressed or not, is RESOURCE_EXHAUSTED.
 
 use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use h2::server::SendResponse;
@@ -44,6 +47,7 @@ use tracing::debug;
 use crate::call::{Request, Response};
 use crate::codec;
 use crate::server::connection::Shared;
+use crate::server::interceptor::{CallEnd, CallInfo};
 use crate::server::router::{
     BidiStreamingMethod, ClientStreamingMethod, ServerStreamingMethod, UnaryMethod, View,
 };
@@ -73,13 +77,62 @@ pub struct ServerCall {
 /// What the request headers said, in the form the call needs.
 struct CallHead {
     metadata: Metadata,
-    timeout: Option<std::time::Duration>,
+    timeout: Option<Duration>,
     deadline: Option<Instant>,
     /// The request's `grpc-encoding` (`None`: absent).
     encoding: Option<Encoding>,
     /// Whether the client's `grpc-accept-encoding` lists gzip.
     accepts_gzip: bool,
     shared: Arc<Shared>,
+    /// Set when the server has interceptors: what they are told at the end of the call.
+    observer: Option<Observer>,
+}
+
+/// What interceptors learn about a call as it runs (only built when there are interceptors).
+struct Observer {
+    method: Box<str>,
+    peer: SocketAddr,
+    started: std::time::Instant,
+    bytes_in: Arc<AtomicU64>,
+}
+
+impl CallHead {
+    /// The call is over: tell the interceptors, once.
+    fn done(&mut self, code: Code, bytes_out: u64) {
+        if let Some(observer) = self.observer.take() {
+            let end = CallEnd {
+                method: &observer.method,
+                peer: observer.peer,
+                code,
+                duration: observer.started.elapsed(),
+                bytes_in: observer.bytes_in.load(Ordering::Relaxed),
+                bytes_out,
+            };
+            if let Some(metrics) = &self.shared.metrics {
+                metrics.call_finished(
+                    end.method,
+                    true,
+                    code,
+                    end.duration,
+                    end.bytes_in,
+                    bytes_out,
+                );
+            }
+            for interceptor in &self.shared.interceptors {
+                interceptor.on_end(&end);
+            }
+        }
+    }
+
+    fn count_in(&self, bytes: usize) {
+        if let Some(observer) = &self.observer {
+            observer.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn in_counter(&self) -> Option<Arc<AtomicU64>> {
+        self.observer.as_ref().map(|o| Arc::clone(&o.bytes_in))
+    }
 }
 
 /// Checks the head of a newly accepted stream, then starts its call in a task of its own, or
@@ -87,22 +140,31 @@ struct CallHead {
 /// task: nothing here waits, so a refused request costs no task at all.
 pub(crate) fn accept(
     request: http::Request<RecvStream>,
-    mut respond: SendResponse<Bytes>,
+    respond: SendResponse<Bytes>,
     shared: &Arc<Shared>,
+    peer: SocketAddr,
 ) {
     let (parts, body) = request.into_parts();
-    let headers = parts.headers;
     let path = parts.uri.path();
+    let mut early = Early {
+        respond,
+        shared,
+        path,
+        peer,
+        started: false,
+    };
+    let respond = &mut early;
+    let headers = parts.headers;
     if parts.method != Method::POST {
         return http_error(
-            &mut respond,
+            respond,
             StatusCode::METHOD_NOT_ALLOWED,
             "method must be POST",
         );
     }
     if !is_grpc_content_type(headers.get(CONTENT_TYPE)) {
         let msg = "content-type must be application/grpc";
-        return http_error(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE, msg);
+        return http_error(respond, StatusCode::UNSUPPORTED_MEDIA_TYPE, msg);
     }
     let timeout = match headers
         .get(&GRPC_TIMEOUT)
@@ -110,7 +172,7 @@ pub(crate) fn accept(
     {
         None => None,
         Some(Ok(t)) => Some(t),
-        Some(Err(e)) => return refuse(&mut respond, &Status::internal(e.to_string())),
+        Some(Err(e)) => return refuse(respond, &Status::internal(e.to_string())),
     };
     let encoding = match headers.get(&GRPC_ENCODING) {
         None => None,
@@ -118,7 +180,7 @@ pub(crate) fn accept(
             Some(e) => Some(e),
             None => {
                 let msg = format!("message encoding {v:?} is not supported");
-                return refuse(&mut respond, &Status::unimplemented(msg));
+                return refuse(respond, &Status::unimplemented(msg));
             }
         },
     };
@@ -129,12 +191,38 @@ pub(crate) fn accept(
     );
     let Some(handler) = shared.router.route(path) else {
         let msg = format!("method {path} is not implemented");
-        return refuse(&mut respond, &Status::unimplemented(msg));
+        return refuse(respond, &Status::unimplemented(msg));
     };
     let span = tracing::debug_span!("call", method = %path, status = tracing::field::Empty);
     let metadata = match Metadata::from_headers(headers) {
         Ok(m) => m,
-        Err(status) => return refuse(&mut respond, &status),
+        Err(status) => return refuse(respond, &status),
+    };
+    if let Some(metrics) = &shared.metrics {
+        metrics.call_started(path);
+    }
+    respond.started = true;
+    let observer = if shared.interceptors.is_empty() && shared.metrics.is_none() {
+        None
+    } else {
+        let info = CallInfo {
+            method: path,
+            peer,
+            metadata: &metadata,
+        };
+        if let Some(status) = shared
+            .interceptors
+            .iter()
+            .find_map(|i| i.on_call(&info).err())
+        {
+            return refuse(respond, &status);
+        }
+        Some(Observer {
+            method: path.into(),
+            peer,
+            started: std::time::Instant::now(),
+            bytes_in: Arc::new(AtomicU64::new(0)),
+        })
     };
     let head = CallHead {
         metadata,
@@ -143,15 +231,50 @@ pub(crate) fn accept(
         encoding,
         accepts_gzip,
         shared: Arc::clone(shared),
+        observer,
     };
     handler.start(
         ServerCall {
             head,
             body,
-            respond,
+            respond: early.respond,
         },
         span,
     );
+}
+
+/// A stream being refused before any handler ran; interceptors and metrics still see its end.
+struct Early<'a> {
+    respond: SendResponse<Bytes>,
+    shared: &'a Arc<Shared>,
+    path: &'a str,
+    peer: SocketAddr,
+    /// The call was routed and counted as started.
+    started: bool,
+}
+
+impl Early<'_> {
+    fn observe(&self, code: Code) {
+        if let Some(metrics) = &self.shared.metrics {
+            let method = if self.started || self.shared.router.route(self.path).is_some() {
+                self.path
+            } else {
+                crate::server::metrics::UNKNOWN_METHOD
+            };
+            metrics.call_finished(method, self.started, code, Duration::ZERO, 0, 0);
+        }
+        let end = CallEnd {
+            method: self.path,
+            peer: self.peer,
+            code,
+            duration: Duration::ZERO,
+            bytes_in: 0,
+            bytes_out: 0,
+        };
+        for interceptor in &self.shared.interceptors {
+            interceptor.on_end(&end);
+        }
+    }
 }
 
 /// Records the call's final status in its tracing span (`call{method=… status=…}`); the
@@ -172,18 +295,20 @@ fn is_grpc_content_type(value: Option<&HeaderValue>) -> bool {
 
 /// A non-200 HTTP response for a request that is not gRPC. It still carries a gRPC status
 /// (INTERNAL, as grpc-go sends) for clients that read it before looking at `:status`.
-fn http_error(respond: &mut SendResponse<Bytes>, code: StatusCode, message: &'static str) {
+fn http_error(early: &mut Early<'_>, code: StatusCode, message: &'static str) {
     debug!(http_status = code.as_u16(), message, "refused");
     let mut response = http::Response::new(());
     *response.status_mut() = code;
     status_headers(response.headers_mut(), &Status::internal(message));
-    let _ = respond.send_response(response, true);
+    let _ = early.respond.send_response(response, true);
+    early.observe(Code::Internal);
 }
 
 /// A Trailers-Only refusal before any handler ran.
-fn refuse(respond: &mut SendResponse<Bytes>, status: &Status) {
+fn refuse(early: &mut Early<'_>, status: &Status) {
     debug!(status = %status.code(), message = status.message(), "refused");
-    let _ = respond.send_response(trailers_only(status), true);
+    let _ = early.respond.send_response(trailers_only(status), true);
+    early.observe(status.code());
 }
 
 fn status_headers(headers: &mut HeaderMap, status: &Status) {
@@ -292,8 +417,11 @@ impl ServerCall {
         } = self;
         let (payload, compressed) = match read_one_message(&mut body, &head).await {
             Ok(Some(m)) => m,
-            Ok(None) => return, // reset by the client: nobody to answer
-            Err(status) => return finish_single(&mut respond, Err(status)),
+            Ok(None) => return head.done(Code::Cancelled, 0), // reset: nobody to answer
+            Err(status) => {
+                let (code, sent) = finish_single(&mut respond, Err(status));
+                return head.done(code, sent);
+            }
         };
         let deadline = head.deadline;
         let handler = async {
@@ -303,9 +431,11 @@ impl ServerCall {
             let response = M::call(&service, request).await?;
             head.encode_reply(response)
         };
-        if let Some(outcome) = supervise(&mut respond, deadline, handler).await {
-            finish_single(&mut respond, outcome);
-        }
+        let (code, sent) = match supervise(&mut respond, deadline, handler).await {
+            Some(outcome) => finish_single(&mut respond, outcome),
+            None => (Code::Cancelled, 0),
+        };
+        head.done(code, sent);
     }
 
     /// Runs client-streaming method `M`: a stream of requests, one reply.
@@ -320,14 +450,16 @@ impl ServerCall {
             mut respond,
         } = self;
         let deadline = head.deadline;
-        let requests = Streaming::new(body, Side::Server, head.encoding, head.max_receive(), None);
+        let requests = head.request_stream(body);
         let handler = async {
             let response = M::call(&service, head.request(requests)).await?;
             head.encode_reply(response)
         };
-        if let Some(outcome) = supervise(&mut respond, deadline, handler).await {
-            finish_single(&mut respond, outcome);
-        }
+        let (code, sent) = match supervise(&mut respond, deadline, handler).await {
+            Some(outcome) => finish_single(&mut respond, outcome),
+            None => (Code::Cancelled, 0),
+        };
+        head.done(code, sent);
     }
 
     /// Runs server-streaming method `M`: one request, a stream of replies.
@@ -343,8 +475,11 @@ impl ServerCall {
         } = self;
         let (payload, compressed) = match read_one_message(&mut body, &head).await {
             Ok(Some(m)) => m,
-            Ok(None) => return,
-            Err(status) => return finish_single(&mut respond, Err(status)),
+            Ok(None) => return head.done(Code::Cancelled, 0),
+            Err(status) => {
+                let (code, sent) = finish_single(&mut respond, Err(status));
+                return head.done(code, sent);
+            }
         };
         let (tx, rx) = mpsc::channel(1);
         let sink = head.sink::<M::Response>(tx);
@@ -355,7 +490,8 @@ impl ServerCall {
             request.set_was_compressed(compressed);
             M::call(&service, request, sink).await
         };
-        drive_streaming_reply(respond, handler, rx, deadline).await;
+        let (code, sent) = drive_streaming_reply(respond, handler, rx, deadline).await;
+        head.done(code, sent);
     }
 
     /// Runs bidirectional-streaming method `M`: a stream each way.
@@ -372,14 +508,20 @@ impl ServerCall {
         let (tx, rx) = mpsc::channel(1);
         let sink = head.sink::<M::Response>(tx);
         let deadline = head.deadline;
-        let requests = Streaming::new(body, Side::Server, head.encoding, head.max_receive(), None);
+        let requests = head.request_stream(body);
         let request = head.request(requests);
         let handler = M::call(&service, request, sink);
-        drive_streaming_reply(respond, handler, rx, deadline).await;
+        let (code, sent) = drive_streaming_reply(respond, handler, rx, deadline).await;
+        head.done(code, sent);
     }
 }
 
 impl CallHead {
+    fn request_stream<M: crate::codec::Message>(&self, body: RecvStream) -> Streaming<M> {
+        Streaming::new(body, Side::Server, self.encoding, self.max_receive(), None)
+            .counting(self.in_counter())
+    }
+
     fn sink<M: crate::codec::Message>(&self, tx: mpsc::Sender<SinkItem>) -> ResponseSink<M> {
         ResponseSink::new(
             tx,
@@ -410,6 +552,7 @@ async fn read_one_message(
         // One message is all a unary request may hold, and a second one fails the call at
         // once, so the window can be given back as soon as the bytes are queued.
         let _ = body.flow_control().release_capacity(chunk.len());
+        head.count_in(chunk.len());
         decoder.push(chunk);
         while let Some(m) = decoder.next_message()? {
             if message.is_some() {
@@ -455,13 +598,15 @@ async fn supervise<T>(
 }
 
 /// Sends a single reply and its status: HEADERS, DATA, trailers; or Trailers-Only on error.
-fn finish_single(respond: &mut SendResponse<Bytes>, outcome: Result<Reply, Status>) {
+/// Returns the status sent and the message bytes sent.
+fn finish_single(respond: &mut SendResponse<Bytes>, outcome: Result<Reply, Status>) -> (Code, u64) {
     match outcome {
         Ok(reply) => {
             let head = response_head(reply.metadata, reply.encoding);
             let Ok(mut send) = respond.send_response(head, false) else {
-                return;
+                return (Code::Cancelled, 0);
             };
+            let len = reply.message.len() + reply.tail.as_ref().map_or(0, Bytes::len);
             // The reply is already in memory and bounded by the send limit; h2 queues what
             // the window does not take yet.
             let mut sent = send.send_data(reply.message, false).is_ok();
@@ -472,11 +617,13 @@ fn finish_single(respond: &mut SendResponse<Bytes>, outcome: Result<Reply, Statu
                 let _ = send.send_trailers(trailers(&Status::ok(), reply.trailers));
             }
             record_status(Code::Ok);
+            (Code::Ok, len as u64)
         }
         Err(status) => {
             debug!(message = status.message(), "call failed");
             record_status(status.code());
             let _ = respond.send_response(trailers_only(&status), true);
+            (status.code(), 0)
         }
     }
 }
@@ -506,8 +653,9 @@ async fn drive_streaming_reply(
     handler: impl Future<Output = Result<(), Status>>,
     mut rx: mpsc::Receiver<SinkItem>,
     deadline: Option<Instant>,
-) {
+) -> (Code, u64) {
     let mut sender = Sender::Idle(respond);
+    let mut sent: u64 = 0;
     let mut pending: Option<Bytes> = None;
     // Part of the pending message is on the wire: a status now would cut it in two.
     let mut mid_message = false;
@@ -537,7 +685,7 @@ async fn drive_streaming_reply(
                 if let Sender::Idle(respond) = &mut sender {
                     match respond.send_response(response_head(md.into_headers(), encoding), false) {
                         Ok(stream) => sender = Sender::Open(stream),
-                        Err(_) => return,
+                        Err(_) => return (Code::Cancelled, sent),
                     }
                 }
             }
@@ -550,8 +698,9 @@ async fn drive_streaming_reply(
             Event::Capacity(Ok(n)) => {
                 if let (Sender::Open(stream), Some(bytes)) = (&mut sender, pending.as_mut()) {
                     let chunk = bytes.split_to(n.min(bytes.len()));
+                    sent += chunk.len() as u64;
                     if stream.send_data(chunk, false).is_err() {
-                        return;
+                        return (Code::Cancelled, sent);
                     }
                     if bytes.is_empty() {
                         pending = None;
@@ -564,11 +713,11 @@ async fn drive_streaming_reply(
             }
             Event::Capacity(Err(status)) => {
                 debug!(%status, "response stream failed");
-                return;
+                return (Code::Cancelled, sent);
             }
             Event::Reset => {
                 debug!("cancelled by the client");
-                return;
+                return (Code::Cancelled, sent);
             }
             Event::Deadline => {
                 outcome = Some(Err(Status::deadline_exceeded("deadline exceeded")));
@@ -597,6 +746,7 @@ async fn drive_streaming_reply(
             let _ = respond.send_response(head, true);
         }
     }
+    (status.code(), sent)
 }
 
 /// Polls the h2 stream for what matters now: capacity for the pending message, or a reset.

@@ -26,6 +26,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::server::interceptor::Interceptor;
+use crate::server::metrics::Metrics;
 use crate::server::router::Router;
 use crate::server::{call, ServerConfig};
 
@@ -35,6 +37,45 @@ pub struct Shared {
     pub config: ServerConfig,
     /// The routing table.
     pub router: Router,
+    /// Run around every call, in order.
+    pub interceptors: Vec<Arc<dyn Interceptor>>,
+    /// Counters for Prometheus, when enabled.
+    pub metrics: Option<Arc<Metrics>>,
+    /// TLS for every connection, when enabled (plaintext h2c otherwise).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Shared {
+    /// A server's shared state with no interceptors and no metrics.
+    pub fn new(config: ServerConfig, router: Router) -> Self {
+        Shared {
+            config,
+            router,
+            interceptors: Vec::new(),
+            metrics: None,
+            tls: None,
+        }
+    }
+}
+
+/// Counts a connection as open for as long as it lives.
+struct OpenConnection(Option<Arc<Metrics>>);
+
+impl OpenConnection {
+    fn new(metrics: &Option<Arc<Metrics>>) -> Self {
+        if let Some(m) = metrics {
+            m.connection_opened();
+        }
+        OpenConnection(metrics.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        if let Some(m) = &self.0 {
+            m.connection_closed();
+        }
+    }
 }
 
 /// Accepts connections until `shutdown` completes, then drains them.
@@ -59,7 +100,17 @@ pub(crate) async fn serve(
                     let drain = drain_rx.clone();
                     let done = done_tx.clone();
                     tokio::spawn(async move {
-                        serve_connection(socket, peer, shared, drain).await;
+                        match shared.tls.clone() {
+                            None => serve_connection(socket, peer, shared, drain).await,
+                            Some(acceptor) => {
+                                let timeout = shared.config.handshake_timeout;
+                                match tokio::time::timeout(timeout, acceptor.accept(socket)).await {
+                                    Ok(Ok(tls)) => serve_connection(tls, peer, shared, drain).await,
+                                    Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+                                    Err(_) => debug!(%peer, "TLS handshake timed out"),
+                                }
+                            }
+                        }
                         drop(done);
                     });
                 }
@@ -93,6 +144,7 @@ pub async fn serve_connection<T>(
 ) where
     T: AsyncRead + AsyncWrite + Unpin,
 {
+    let _open = OpenConnection::new(&shared.metrics);
     let config = &shared.config;
     let handshake = h2::server::Builder::new()
         .initial_window_size(config.initial_stream_window)
@@ -126,7 +178,7 @@ pub async fn serve_connection<T>(
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
                     lifetime.active();
-                    call::accept(request, respond, &shared);
+                    call::accept(request, respond, &shared, peer);
                 }
                 Some(Err(e)) => {
                     debug!(%peer, error = %e, "connection error");

@@ -12,6 +12,8 @@
 
 pub mod call;
 pub mod connection;
+pub mod interceptor;
+pub mod metrics;
 pub mod router;
 pub mod sink;
 
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+pub use interceptor::{CallEnd, CallInfo, Interceptor};
 pub use router::{
     BidiStreamingMethod, ClientStreamingMethod, Route, Router, ServerStreamingMethod, Service,
     UnaryMethod,
@@ -125,6 +128,9 @@ impl Default for ServerConfig {
 pub struct Server {
     config: ServerConfig,
     router: Router,
+    interceptors: Vec<Arc<dyn Interceptor>>,
+    metrics: Option<Arc<metrics::Metrics>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Server {
@@ -138,7 +144,29 @@ impl Server {
         Server {
             config,
             router: Router::new(),
+            interceptors: Vec::new(),
+            metrics: None,
+            tls: None,
         }
+    }
+
+    /// Serves over TLS (ALPN h2) with `acceptor`, e.g. from [`crate::tls::server_acceptor`].
+    pub fn with_tls(mut self, acceptor: tokio_rustls::TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
+        self
+    }
+
+    /// Counts calls and connections into `metrics` (serve them with
+    /// [`metrics::serve_metrics`]).
+    pub fn with_metrics(mut self, metrics: Arc<metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Adds an interceptor, run around every call after those added before it.
+    pub fn add_interceptor(mut self, interceptor: impl Interceptor) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
+        self
     }
 
     /// Adds the routes of a generated service adapter (e.g. `UserServiceServer`).
@@ -162,6 +190,9 @@ impl Server {
         let shared = Arc::new(connection::Shared {
             config: self.config,
             router: self.router,
+            interceptors: self.interceptors,
+            metrics: self.metrics,
+            tls: self.tls,
         });
         connection::serve(listener, shared, shutdown).await
     }
