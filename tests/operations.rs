@@ -77,9 +77,12 @@ async fn bearer_auth_refuses_missing_and_wrong_tokens() {
     assert_eq!(e.code(), Code::Unimplemented);
 }
 
+/// One call end: method, code, bytes in, bytes out.
+type Seen = (String, Code, u64, u64);
+
 /// Records every call end it sees.
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<(String, Code, u64, u64)>>>);
+struct Recorder(Arc<Mutex<Vec<Seen>>>);
 
 impl Interceptor for Recorder {
     fn on_end(&self, call: &CallEnd<'_>) {
