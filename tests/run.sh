@@ -7,7 +7,9 @@
 # 4. real peers: Python grpcio against our server, our CLI against a grpcio server
 #    (tests/peers/python/run.sh installs grpcio into a temporary venv);
 # 5. gRPC's interop cases both ways: grpcio and grpc-js clients against our interop-server,
-#    our interop-client against a grpcio TestService (tests/interop/run.sh).
+#    our interop-client against a grpcio TestService (tests/interop/run.sh);
+# 6. stock tools against `rawgrpc serve`: grpcio-health-checking, grpcio-reflection with a
+#    dynamic client, and `buf curl` (tests/peers/tools/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,3 +29,5 @@ step "real peers: the article's Python client and server (grpcio)"
 tests/peers/python/run.sh
 step "interop suite: grpcio and grpc-js against rawgrpc, rawgrpc against grpcio"
 tests/interop/run.sh
+step "stock tools: grpcio health checking and reflection, buf curl"
+tests/peers/tools/run.sh

@@ -4,7 +4,7 @@
 //! client preface, then SETTINGS both ways, RFC 9113 §3.4) with the limits of
 //! [`ServerConfig`], and then accepts streams. Polling `accept` is also
 //! what drives the connection: reading frames, writing queued ones, answering PINGs. Each new
-//! stream's headers are checked right here (see [`call`](super::call)); a call that passes
+//! stream's headers are checked right here (see [`call`]); a call that passes
 //! then runs in a task of its own, so a slow handler never holds up the other calls on the
 //! connection, and a refused one costs no task.
 //!
@@ -29,7 +29,7 @@ use tracing::{debug, info, warn};
 use crate::server::interceptor::Interceptor;
 use crate::server::metrics::Metrics;
 use crate::server::router::Router;
-use crate::server::{call, ServerConfig};
+use crate::server::{call, preface, ServerConfig};
 
 /// What every connection and call of one server shares.
 pub struct Shared {
@@ -146,16 +146,25 @@ pub async fn serve_connection<T>(
 {
     let _open = OpenConnection::new(&shared.metrics);
     let config = &shared.config;
-    let handshake = h2::server::Builder::new()
-        .initial_window_size(config.initial_stream_window)
-        .initial_connection_window_size(config.initial_connection_window)
-        .max_concurrent_streams(config.max_concurrent_streams)
-        .max_header_list_size(config.max_header_list_size)
-        .max_pending_accept_reset_streams(config.max_pending_accept_reset_streams)
-        .handshake::<T, Bytes>(io);
-    // A peer that connects and never completes the preface (slowloris) holds a socket and a
-    // task: it gets `handshake_timeout` and no more.
-    let mut conn = match tokio::time::timeout(config.handshake_timeout, handshake).await {
+    // A peer that connects and never completes the preface and its first SETTINGS frame
+    // (slowloris) holds a socket and a task: it gets `handshake_timeout` and no more.
+    let started = async {
+        let io = match preface::read(io).await {
+            Ok(Ok(io)) => io,
+            Ok(Err(e)) => return Err(format!("{e:?}")),
+            Err(e) => return Err(e.to_string()),
+        };
+        h2::server::Builder::new()
+            .initial_window_size(config.initial_stream_window)
+            .initial_connection_window_size(config.initial_connection_window)
+            .max_concurrent_streams(config.max_concurrent_streams)
+            .max_header_list_size(config.max_header_list_size)
+            .max_pending_accept_reset_streams(config.max_pending_accept_reset_streams)
+            .handshake::<_, Bytes>(io)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let mut conn = match tokio::time::timeout(config.handshake_timeout, started).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
             debug!(%peer, error = %e, "HTTP/2 handshake failed");

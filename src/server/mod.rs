@@ -14,6 +14,7 @@ pub mod call;
 pub mod connection;
 pub mod interceptor;
 pub mod metrics;
+pub mod preface;
 pub mod router;
 pub mod sink;
 

@@ -2,6 +2,7 @@
 # Interop test of rawgrpc against the article's Python grpcio code:
 #   Part A: article_client.py   -> `rawgrpc serve`
 #   Part B: the rawgrpc CLI      -> article_server.py
+#   Part C: grpcio over TLS      -> `rawgrpc serve --tls-cert --tls-key` (openssl makes the certs)
 # Prints `ok - ...` / `not ok - ...` per check, then exactly one
 # `N passed, M failed` line; exits non-zero on any failure or error.
 # Does not build rawgrpc: set RAWGRPC_BIN or build target/release/rawgrpc first.
@@ -171,4 +172,39 @@ if wait_port "$PORT2" "$PYSERVER_PID"; then
 else
   not_ok "article_server.py accepts TCP on 127.0.0.1:$PORT2" "exited, or not listening within 10 s"
   show_log "$WORK/pyserver.log"
+fi
+
+# --- Part C: grpcio over TLS -----------------------------------------------------
+# A self-signed certificate for "localhost", made here with openssl, and a second one
+# whose CA the client wrongly trusts.
+echo "# Part C: grpcio over TLS -> rawgrpc serve --tls-cert/--tls-key"
+if command -v openssl >/dev/null; then
+  for name in good wrong; do
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
+      -addext "subjectAltName=DNS:localhost" -addext "basicConstraints=critical,CA:FALSE" -keyout "$WORK/$name.key" -out "$WORK/$name.pem" \
+      >/dev/null 2>&1 || die "openssl" "could not make a test certificate"
+  done
+  PORT3=$(free_port)
+  start_bg "$WORK/tls.log" "$BIN" serve --addr "127.0.0.1:$PORT3" \
+    --tls-cert "$WORK/good.pem" --tls-key "$WORK/good.key"
+  TLS_PID=$BG_PID
+  if wait_port "$PORT3" "$TLS_PID"; then
+    out="$WORK/tls.out"; rc=0
+    timeout 60 "$PY" "$HERE/tls_client.py" --addr "127.0.0.1:$PORT3" \
+      --ca "$WORK/good.pem" --wrong-ca "$WORK/wrong.pem" >"$out" 2>&1 || rc=$?
+    cat "$out"
+    PASSED=$((PASSED + $(grep -c '^ok ' "$out" || true)))
+    FAILED=$((FAILED + $(grep -c '^not ok ' "$out" || true)))
+    (( rc == 0 )) || grep -q '^not ok ' "$out" || not_ok "tls_client.py" "exit status $rc"
+    CALL=tlscli; RC=0
+    timeout 20 "$BIN" get-user --addr "127.0.0.1:$PORT3" --tls-ca "$WORK/good.pem" \
+      --tls-server-name localhost --id nobody >"$WORK/$CALL.out" 2>"$WORK/$CALL.err" || RC=$?
+    expect_error "rawgrpc get-user over TLS reaches the server (NOT_FOUND)" NOT_FOUND
+    stop_gracefully "rawgrpc serve (TLS) exits 0 within 10 s of SIGTERM" "$TLS_PID" "$WORK/tls.log"
+  else
+    not_ok "rawgrpc serve (TLS) accepts TCP" "exited, or not listening within 10 s"
+    show_log "$WORK/tls.log"
+  fi
+else
+  not_ok "openssl" "not installed: cannot make a test certificate"
 fi
