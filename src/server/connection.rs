@@ -16,7 +16,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -182,7 +184,8 @@ pub async fn serve_connection<T>(
         conn.graceful_shutdown();
     }
     loop {
-        let in_use = conn.has_streams();
+        // Asking h2 takes its stream lock: only when idleness is watched.
+        let in_use = lifetime.idle.is_some() && conn.has_streams();
         tokio::select! {
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
@@ -241,7 +244,9 @@ enum LifetimeEvent {
     Tick,
 }
 
-/// The timers of one connection.
+/// The timers of one connection. One `Sleep` serves them all: it is armed for the nearest
+/// deadline and re-armed only when that deadline changes, so the accept loop does not touch
+/// the timer wheel on every stream.
 struct Lifetime {
     opened: Instant,
     last_active: Instant,
@@ -251,6 +256,10 @@ struct Lifetime {
     /// When GOAWAY went out for age, if it did.
     aged_at: Option<Instant>,
     keepalive: Option<Keepalive>,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    timer_at: Option<Instant>,
+    /// The timer was polled since it was last armed, so it will wake this task when due.
+    timer_polled: bool,
 }
 
 /// Server keepalive: a PING every `time`; no PONG within `timeout` means the peer is gone.
@@ -284,91 +293,119 @@ impl Lifetime {
             age_grace: config.max_connection_age_grace,
             aged_at: None,
             keepalive,
+            timer: Box::pin(tokio::time::sleep_until(now)),
+            timer_at: None,
+            timer_polled: false,
         }
     }
 
+    /// A stream arrived. The clock is read only when idleness is watched.
     fn active(&mut self) {
-        self.last_active = Instant::now();
+        if self.idle.is_some() {
+            self.last_active = Instant::now();
+        }
+    }
+
+    /// The nearest deadline of all the timers, if any.
+    fn next_deadline(&self) -> Option<Instant> {
+        let idle = self.idle.map(|idle| self.last_active + idle);
+        let age = match (self.age, self.aged_at, self.age_grace) {
+            (Some(age), None, _) => Some(self.opened + age),
+            (_, Some(at), Some(grace)) => Some(at + grace),
+            _ => None,
+        };
+        let keepalive = self
+            .keepalive
+            .as_ref()
+            .map(|k| k.pong_due.unwrap_or(k.next_ping));
+        [idle, age, keepalive].into_iter().flatten().min()
     }
 
     /// Waits for the next event. `has_streams` says whether the connection is in use now; a
     /// connection in use is never idle.
     async fn next_event(&mut self, has_streams: bool) -> LifetimeEvent {
         if has_streams {
-            self.last_active = Instant::now();
+            self.active();
         }
-        // Idleness is checked at a quarter of the limit: a connection is closed between 1 and
-        // 1.25 times `max_connection_idle` after its last stream.
-        let idle_check = self.idle.map(|idle| {
-            let due = self.last_active + idle;
-            let now = Instant::now();
-            if due <= now {
-                now
-            } else {
-                now + (due - now).min(idle / 4 + Duration::from_millis(1))
+        std::future::poll_fn(|cx| self.poll_event(cx, has_streams)).await
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>, has_streams: bool) -> Poll<LifetimeEvent> {
+        if let Some(k) = &mut self.keepalive {
+            if k.pong_due.is_some() {
+                match k.pings.poll_pong(cx) {
+                    Poll::Ready(Ok(_)) => {
+                        k.pong_due = None;
+                        k.next_ping = Instant::now() + k.time;
+                        return Poll::Ready(LifetimeEvent::Tick);
+                    }
+                    Poll::Ready(Err(_)) => {
+                        self.keepalive = None;
+                        return Poll::Ready(LifetimeEvent::PingTimeout);
+                    }
+                    Poll::Pending => {}
+                }
             }
-        });
-        let age_due = match (self.age, self.aged_at, self.age_grace) {
-            (Some(age), None, _) => Some((self.opened + age, LifetimeEvent::TooOld)),
-            (_, Some(at), Some(grace)) => Some((at + grace, LifetimeEvent::GraceOver)),
-            _ => None,
+        }
+        let Some(deadline) = self.next_deadline() else {
+            return Poll::Pending;
         };
-        let idle = async {
-            match idle_check {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        let aged = async {
-            match age_due {
-                Some((at, _)) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        let keepalive = async {
-            let Some(k) = &mut self.keepalive else {
-                return std::future::pending().await;
-            };
+        if self.timer_at != Some(deadline) {
+            self.timer.as_mut().reset(deadline);
+            self.timer_at = Some(deadline);
+            self.timer_polled = false;
+        }
+        // Once polled, an armed timer keeps this task's waker: until it has elapsed, polling
+        // it again on every pass of the accept loop would only cost time.
+        if self.timer_polled && !self.timer.is_elapsed() {
+            return Poll::Pending;
+        }
+        self.timer_polled = true;
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.timer_polled = false;
+        // Something is due: find what.
+        let now = Instant::now();
+        if let Some(k) = &mut self.keepalive {
             match k.pong_due {
-                None => {
-                    tokio::time::sleep_until(k.next_ping).await;
+                Some(due) if now >= due => {
+                    self.keepalive = None;
+                    return Poll::Ready(LifetimeEvent::PingTimeout);
+                }
+                None if now >= k.next_ping => {
                     if k.pings.send_ping(h2::Ping::opaque()).is_err() {
-                        return LifetimeEvent::PingTimeout;
+                        self.keepalive = None;
+                        return Poll::Ready(LifetimeEvent::PingTimeout);
                     }
-                    k.pong_due = Some(Instant::now() + k.timeout);
-                    LifetimeEvent::Tick
+                    k.pong_due = Some(now + k.timeout);
+                    return Poll::Ready(LifetimeEvent::Tick);
                 }
-                Some(due) => {
-                    let pong = std::future::poll_fn(|cx| k.pings.poll_pong(cx));
-                    match tokio::time::timeout_at(due, pong).await {
-                        Ok(Ok(_)) => {
-                            k.pong_due = None;
-                            k.next_ping = Instant::now() + k.time;
-                            LifetimeEvent::Tick
-                        }
-                        _ => LifetimeEvent::PingTimeout,
-                    }
-                }
+                _ => {}
             }
-        };
-        tokio::select! {
-            () = idle => {
-                let idle_for = self.last_active.elapsed();
-                match self.idle {
-                    Some(limit) if !has_streams && idle_for >= limit => LifetimeEvent::Idle,
-                    _ => LifetimeEvent::Tick,
-                }
-            }
-            () = aged => match age_due {
-                Some((_, LifetimeEvent::TooOld)) => {
-                    self.aged_at = Some(Instant::now());
-                    LifetimeEvent::TooOld
-                }
-                Some((_, event)) => event,
-                None => LifetimeEvent::Tick,
-            },
-            event = keepalive => event,
         }
+        match (self.age, self.aged_at, self.age_grace) {
+            (Some(age), None, _) if now >= self.opened + age => {
+                self.aged_at = Some(now);
+                return Poll::Ready(LifetimeEvent::TooOld);
+            }
+            (_, Some(at), Some(grace)) if now >= at + grace => {
+                self.age_grace = None;
+                return Poll::Ready(LifetimeEvent::GraceOver);
+            }
+            _ => {}
+        }
+        if let Some(idle) = self.idle {
+            if now >= self.last_active + idle {
+                if has_streams {
+                    self.last_active = now;
+                } else {
+                    self.idle = None;
+                    return Poll::Ready(LifetimeEvent::Idle);
+                }
+            }
+        }
+        Poll::Ready(LifetimeEvent::Tick)
     }
 }
 
