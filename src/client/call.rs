@@ -122,9 +122,12 @@ impl Channel {
         let encoded = codec::encode_with(&message, self.config.max_send_message_len, encoding)?;
         let (mut stream, response) = self.open(path, &metadata, timeout, encoding).await?;
         // One message: h2 queues what the window does not take yet, bounded by the send limit.
-        stream
-            .send_data(encoded, true)
-            .map_err(|e| Status::from_h2(&e))?;
+        // A server may answer (and close the stream) before it has read the request, e.g.
+        // UNIMPLEMENTED for an unknown method; then sending fails, and the answer, read next,
+        // is what the call reports.
+        if let Err(e) = stream.send_data(encoded, true) {
+            tracing::debug!(error = %e, "request not sent; reading the server's answer");
+        }
         Ok(self.pending(response, deadline))
     }
 
@@ -261,11 +264,14 @@ impl<M: Message> RequestSink<M> {
         result
     }
 
-    /// Half-closes the call: no more requests (an empty DATA frame with END_STREAM).
+    /// Half-closes the call: no more requests (an empty DATA frame with END_STREAM). If the
+    /// server has already ended the stream there is nothing to close; the call's outcome is
+    /// in its response either way.
     pub fn finish(mut self) -> Result<(), Status> {
-        self.stream
-            .send_data(Bytes::new(), true)
-            .map_err(|e| Status::from_h2(&e))
+        if let Err(e) = self.stream.send_data(Bytes::new(), true) {
+            tracing::debug!(error = %e, "half-close after the server ended the stream");
+        }
+        Ok(())
     }
 
     /// Cancels the call: RST_STREAM with CANCEL.
