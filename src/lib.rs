@@ -45,6 +45,7 @@ extern crate self as rawgrpc;
 pub mod call;
 pub mod client;
 pub mod codec;
+pub mod fuzz_targets;
 pub mod interop;
 pub mod proto;
 pub mod server;

@@ -9,7 +9,9 @@
 # 5. gRPC's interop cases both ways: grpcio and grpc-js clients against our interop-server,
 #    our interop-client against a grpcio TestService (tests/interop/run.sh);
 # 6. stock tools against `rawgrpc serve`: grpcio-health-checking, grpcio-reflection with a
-#    dynamic client, and `buf curl` (tests/peers/tools/run.sh).
+#    dynamic client, and `buf curl` (tests/peers/tools/run.sh);
+# 7. every fuzz target for 30 s on the committed corpus (fuzz/run.sh; the corpus and the
+#    crash reproducers also run under `cargo test` in step 3, tests/fuzz_replay.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,3 +33,5 @@ step "interop suite: grpcio and grpc-js against rawgrpc, rawgrpc against grpcio"
 tests/interop/run.sh
 step "stock tools: grpcio health checking and reflection, buf curl"
 tests/peers/tools/run.sh
+step "fuzzing: every cargo-fuzz target for 30 s (installs cargo-fuzz)"
+fuzz/run.sh 30
