@@ -113,6 +113,7 @@ done
 echo
 echo "== summary (${DURATION}s per target)"
 printf '%s\n' "${summary[@]}"
+echo "fuzz: $(( ${#TARGETS[@]} - ${#failed[@]} )) passed, ${#failed[@]} failed"
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "FAILED: ${failed[*]} (see fuzz/artifacts/)" >&2
     exit 1

@@ -661,6 +661,18 @@ pub fn fuzz_router() -> crate::server::Router {
     router.add_service(crate::proto::grpc::testing::TestServiceServer::new(
         crate::interop::server::TestServiceImpl,
     ));
+    let health = crate::services::health::HealthReporter::new();
+    health.set_serving("");
+    router.add_service(crate::proto::grpc::health::v1::HealthServer::new(
+        health.service(),
+    ));
+    let reflection = crate::services::reflection::ReflectionService::for_router(&router);
+    router.add_service(
+        crate::proto::grpc::reflection::v1::ServerReflectionServer::new(reflection.clone()),
+    );
+    router.add_service(
+        crate::proto::grpc::reflection::v1alpha::ServerReflectionServer::new(reflection),
+    );
     router
 }
 
