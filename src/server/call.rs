@@ -415,13 +415,9 @@ impl ServerCall {
             mut body,
             mut respond,
         } = self;
-        let (payload, compressed) = match read_one_message(&mut body, &head).await {
-            Ok(Some(m)) => m,
-            Ok(None) => return head.done(Code::Cancelled, 0), // reset: nobody to answer
-            Err(status) => {
-                let (code, sent) = finish_single(&mut respond, Err(status));
-                return head.done(code, sent);
-            }
+        let Some((payload, compressed)) = read_request(&mut body, &mut head, &mut respond).await
+        else {
+            return;
         };
         let deadline = head.deadline;
         let handler = async {
@@ -473,13 +469,9 @@ impl ServerCall {
             mut body,
             mut respond,
         } = self;
-        let (payload, compressed) = match read_one_message(&mut body, &head).await {
-            Ok(Some(m)) => m,
-            Ok(None) => return head.done(Code::Cancelled, 0),
-            Err(status) => {
-                let (code, sent) = finish_single(&mut respond, Err(status));
-                return head.done(code, sent);
-            }
+        let Some((payload, compressed)) = read_request(&mut body, &mut head, &mut respond).await
+        else {
+            return;
         };
         let (tx, rx) = mpsc::channel(1);
         let sink = head.sink::<M::Response>(tx);
@@ -529,6 +521,27 @@ impl CallHead {
             self.accepts_gzip,
             self.shared.config.max_send_message_len,
         )
+    }
+}
+
+/// The single request message of a unary or server-streaming call, or `None` when the call
+/// already ended: reset by the client, or answered with the error its request deserved.
+async fn read_request(
+    body: &mut RecvStream,
+    head: &mut CallHead,
+    respond: &mut SendResponse<Bytes>,
+) -> Option<(Bytes, bool)> {
+    match read_one_message(body, head).await {
+        Ok(Some(message)) => Some(message),
+        Ok(None) => {
+            head.done(Code::Cancelled, 0); // reset: nobody to answer
+            None
+        }
+        Err(status) => {
+            let (code, sent) = finish_single(respond, Err(status));
+            head.done(code, sent);
+            None
+        }
     }
 }
 
