@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 
 #[path = "build/descriptors.rs"]
 mod descriptors;
+#[path = "build/schema.rs"]
+mod schema;
 
 type BuildResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -109,8 +111,12 @@ fn run() -> BuildResult<()> {
 
     fs::write(out_dir.join("protos.rs"), render_modules(&modules))?;
 
-    // 4. Serialized descriptors of every file, for server reflection.
-    descriptors::generate(&proto_root, &protos, &out_dir)?;
+    // 4. Serialized descriptors of every file, for server reflection, and the message
+    //    schemas the wire tracer prints field names with.
+    let set = descriptors::parse(&proto_root, &protos)?;
+    let files: Vec<_> = set.file.iter().collect();
+    descriptors::generate(&files, &out_dir)?;
+    schema::generate(&files, &out_dir)?;
     Ok(())
 }
 

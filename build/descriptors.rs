@@ -26,28 +26,31 @@ use std::path::{Path, PathBuf};
 
 use protobuf::descriptor::{
     DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto,
+    FileDescriptorSet,
 };
 use protobuf::Message as _;
 
-/// Writes `$OUT_DIR/descriptors.rs`.
-pub fn generate(
-    proto_root: &Path,
-    protos: &[PathBuf],
-    out_dir: &Path,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let set = protobuf_parse::Parser::new()
+/// Compiles every file under `proto/` into descriptors, sorted by file name.
+pub fn parse(proto_root: &Path, protos: &[PathBuf]) -> Result<FileDescriptorSet, String> {
+    let mut set = protobuf_parse::Parser::new()
         .pure()
         .includes([proto_root])
         .inputs(protos)
         .file_descriptor_set()
         .map_err(|e| format!("protobuf-parse: {e:#}"))?;
-    let mut files: Vec<&FileDescriptorProto> = set.file.iter().collect();
-    files.sort_by(|a, b| a.name().cmp(b.name()));
+    set.file.sort_by(|a, b| a.name().cmp(b.name()));
+    Ok(set)
+}
 
+/// Writes `$OUT_DIR/descriptors.rs`.
+pub fn generate(
+    files: &[&FileDescriptorProto],
+    out_dir: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut symbols: BTreeMap<String, String> = BTreeMap::new();
     let mut messages = Vec::new();
     let mut extensions = Vec::new();
-    for file in &files {
+    for file in files {
         collect_symbols(file, &mut symbols, &mut messages, &mut extensions)?;
     }
     messages.sort();
@@ -60,7 +63,7 @@ pub fn generate(
          /// sorted by name.\n\
          pub const FILE_DESCRIPTORS: &[(&str, &[u8])] = &[\n",
     );
-    for file in &files {
+    for file in files {
         let bytes = file
             .write_to_bytes()
             .map_err(|e| format!("serializing {}: {e}", file.name()))?;
@@ -70,7 +73,7 @@ pub fn generate(
         "];\n\n/// Each file's imports, in the order of [`FILE_DESCRIPTORS`].\n\
          pub const FILE_DEPENDENCIES: &[(&str, &[&str])] = &[\n",
     );
-    for file in &files {
+    for file in files {
         let _ = writeln!(out, "    ({:?}, &{:?}),", file.name(), file.dependency);
     }
     out.push_str(

@@ -21,7 +21,7 @@ shift || true
 cd "$(dirname "$0")"
 FUZZ_DIR=$(pwd)
 
-ALL_TARGETS=(frame_decoder grpc_timeout grpc_message base64_metadata protobuf_requests gzip_decompress server_connection)
+ALL_TARGETS=(frame_decoder grpc_timeout grpc_message base64_metadata protobuf_requests gzip_decompress server_connection wire_tracer)
 if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 max_len() {
@@ -29,7 +29,7 @@ max_len() {
         grpc_timeout) echo 64 ;;
         grpc_message | base64_metadata) echo 1024 ;;
         frame_decoder | protobuf_requests) echo 4096 ;;
-        gzip_decompress | server_connection) echo 16384 ;;
+        gzip_decompress | server_connection | wire_tracer) echo 16384 ;;
         *) echo 4096 ;;
     esac
 }

@@ -52,6 +52,7 @@ pub mod server;
 pub mod services;
 pub mod streaming;
 pub mod tls;
+pub mod tracer;
 pub mod wire;
 
 pub use call::{IntoRequest, Request, Response};

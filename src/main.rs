@@ -29,6 +29,7 @@ use rawgrpc::server::metrics::{serve_metrics, Metrics};
 use rawgrpc::server::{Server, ServerConfig};
 use rawgrpc::services::user::UserServiceImpl;
 use rawgrpc::tls::ClientTls;
+use rawgrpc::tracer::WireTrace;
 use rawgrpc::{Request, Status};
 
 const DEFAULT_ADDR: &str = "127.0.0.1:50051";
@@ -143,6 +144,9 @@ struct ServeArgs {
     /// Compress replies with gzip when the client accepts it.
     #[arg(long, env = "RAWGRPC_GZIP_REPLIES")]
     gzip_replies: bool,
+    /// Print every HTTP/2 frame, both directions, decoded, to stderr (see docs/walkthrough.md).
+    #[arg(long, env = "RAWGRPC_TRACE_WIRE")]
+    trace_wire: bool,
 }
 
 /// What the client commands share.
@@ -163,6 +167,9 @@ struct ClientArgs {
     /// Send `authorization: Bearer TOKEN`.
     #[arg(long, env = "RAWGRPC_AUTH_TOKEN", hide_env_values = true)]
     auth_token: Option<String>,
+    /// Print every HTTP/2 frame of the call, both directions, decoded, to stderr.
+    #[arg(long)]
+    trace_wire: bool,
 }
 
 /// A duration flag's value: a duration, or `off`.
@@ -236,6 +243,7 @@ impl ServeArgs {
             max_connection_age_grace: self.max_connection_age_grace.0,
             shutdown_grace: self.shutdown_grace.0.unwrap_or(defaults.shutdown_grace),
             response_compression: self.gzip_replies.then_some(rawgrpc::Encoding::Gzip),
+            wire_trace: self.trace_wire.then(WireTrace::stderr),
             ..defaults
         }
     }
@@ -243,7 +251,10 @@ impl ServeArgs {
 
 impl ClientArgs {
     async fn connect(&self) -> Result<UserServiceClient, Status> {
-        let mut config = ChannelConfig::default();
+        let mut config = ChannelConfig {
+            wire_trace: self.trace_wire.then(WireTrace::stderr),
+            ..ChannelConfig::default()
+        };
         if let Some(ca) = &self.tls_ca {
             let host = self
                 .tls_server_name

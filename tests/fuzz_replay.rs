@@ -25,6 +25,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("protobuf_requests", fuzz_targets::protobuf_requests),
     ("gzip_decompress", fuzz_targets::gzip_decompress),
     ("server_connection", fuzz_targets::server_connection),
+    ("wire_tracer", fuzz_targets::wire_tracer),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -230,6 +231,11 @@ fn replay_gzip_decompress() {
 #[test]
 fn replay_server_connection() {
     replay("server_connection", 200, SMOKE_BUDGET);
+}
+
+#[test]
+fn replay_wire_tracer() {
+    replay("wire_tracer", 2000, SMOKE_BUDGET);
 }
 
 #[test]

@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use crate::tls::ClientTls;
+use crate::tracer::{Side, TracedIo, WireTrace};
 use crate::wire::frame::DEFAULT_MAX_MESSAGE_LEN;
 use crate::wire::status::Status;
 
@@ -32,6 +33,8 @@ pub struct ChannelConfig {
     pub max_header_list_size: u32,
     /// TLS (`https`), or `None` for plaintext HTTP/2 with prior knowledge (`http`).
     pub tls: Option<ClientTls>,
+    /// Print every HTTP/2 frame of the connection ([`crate::tracer`]); off by default.
+    pub wire_trace: Option<WireTrace>,
 }
 
 impl Default for ChannelConfig {
@@ -43,6 +46,7 @@ impl Default for ChannelConfig {
             initial_connection_window: 1024 * 1024,
             max_header_list_size: 16 * 1024,
             tls: None,
+            wire_trace: None,
         }
     }
 }
@@ -84,9 +88,20 @@ impl Channel {
             .await
             .map_err(|e| Status::unavailable(format!("cannot connect to {hostport}: {e}")))?;
         let _ = socket.set_nodelay(true);
-        let send = match &config.tls {
-            None => handshake(socket, &config).await?,
-            Some(tls) => handshake(tls.connect(socket).await?, &config).await?,
+        let trace = |side| {
+            config
+                .wire_trace
+                .as_ref()
+                .map(|t| t.connection(side, hostport))
+        };
+        let send = match (&config.tls, trace(Side::Client)) {
+            (None, None) => handshake(socket, &config).await?,
+            (None, Some(tracer)) => handshake(TracedIo::new(socket, tracer), &config).await?,
+            (Some(tls), None) => handshake(tls.connect(socket).await?, &config).await?,
+            (Some(tls), Some(tracer)) => {
+                let tls = tls.connect(socket).await?;
+                handshake(TracedIo::new(tls, tracer), &config).await?
+            }
         };
         Ok(Channel {
             send,

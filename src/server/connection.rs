@@ -32,6 +32,7 @@ use crate::server::interceptor::Interceptor;
 use crate::server::metrics::Metrics;
 use crate::server::router::Router;
 use crate::server::{call, preface, ServerConfig};
+use crate::tracer::{Side, TracedIo};
 
 /// What every connection and call of one server shares.
 pub struct Shared {
@@ -103,11 +104,11 @@ pub(crate) async fn serve(
                     let done = done_tx.clone();
                     tokio::spawn(async move {
                         match shared.tls.clone() {
-                            None => serve_connection(socket, peer, shared, drain).await,
+                            None => serve_maybe_traced(socket, peer, shared, drain).await,
                             Some(acceptor) => {
                                 let timeout = shared.config.handshake_timeout;
                                 match tokio::time::timeout(timeout, acceptor.accept(socket)).await {
-                                    Ok(Ok(tls)) => serve_connection(tls, peer, shared, drain).await,
+                                    Ok(Ok(tls)) => serve_maybe_traced(tls, peer, shared, drain).await,
                                     Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
                                     Err(_) => debug!(%peer, "TLS handshake timed out"),
                                 }
@@ -135,6 +136,25 @@ pub(crate) async fn serve(
     }
     info!("shut down");
     Ok(())
+}
+
+/// Runs one connection, through the wire tracer if the config asks for it. The choice is made
+/// once per connection: an untraced socket is not wrapped at all.
+async fn serve_maybe_traced<T>(
+    io: T,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    drain: watch::Receiver<bool>,
+) where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    match &shared.config.wire_trace {
+        None => serve_connection(io, peer, shared, drain).await,
+        Some(trace) => {
+            let traced = TracedIo::new(io, trace.connection(Side::Server, peer));
+            serve_connection(traced, peer, shared, drain).await
+        }
+    }
 }
 
 /// Runs one HTTP/2 connection to its end.

@@ -32,6 +32,7 @@ pub use router::{
 };
 pub use sink::ResponseSink;
 
+use crate::tracer::WireTrace;
 use crate::wire::compression::Encoding;
 use crate::wire::frame::DEFAULT_MAX_MESSAGE_LEN;
 
@@ -84,6 +85,9 @@ pub struct ServerConfig {
     /// After the age GOAWAY, how long in-flight calls may take before the connection is cut.
     /// `None`: as long as they need.
     pub max_connection_age_grace: Option<Duration>,
+    /// Print every HTTP/2 frame of every connection ([`crate::tracer`]). `None`: a teaching
+    /// and debugging tool, off unless asked for; when off, sockets are not wrapped at all.
+    pub wire_trace: Option<WireTrace>,
 }
 
 impl Default for ServerConfig {
@@ -104,6 +108,7 @@ impl Default for ServerConfig {
             max_connection_idle: None,
             max_connection_age: None,
             max_connection_age_grace: None,
+            wire_trace: None,
         }
     }
 }
