@@ -35,6 +35,9 @@ pub struct ChannelConfig {
     pub tls: Option<ClientTls>,
     /// Print every HTTP/2 frame of the connection ([`crate::tracer`]); off by default.
     pub wire_trace: Option<WireTrace>,
+    /// The `:authority` of every request, instead of the `host:port` connected to (as
+    /// grpc-go's `WithAuthority`): for a server behind a proxy or tunnel that routes by name.
+    pub authority: Option<String>,
 }
 
 impl Default for ChannelConfig {
@@ -47,6 +50,7 @@ impl Default for ChannelConfig {
             max_header_list_size: 16 * 1024,
             tls: None,
             wire_trace: None,
+            authority: None,
         }
     }
 }
@@ -81,9 +85,12 @@ impl Channel {
             .strip_prefix("http://")
             .or_else(|| addr.strip_prefix("https://"))
             .unwrap_or(addr);
-        let authority: Authority = hostport
+        let authority: Authority = config
+            .authority
+            .as_deref()
+            .unwrap_or(hostport)
             .parse()
-            .map_err(|_| Status::invalid_argument(format!("invalid address {addr:?}")))?;
+            .map_err(|_| Status::invalid_argument(format!("invalid authority for {addr:?}")))?;
         let socket = TcpStream::connect(hostport)
             .await
             .map_err(|e| Status::unavailable(format!("cannot connect to {hostport}: {e}")))?;
