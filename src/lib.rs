@@ -25,6 +25,9 @@
 //! * [`client`]: a [`client::Channel`] over one h2 connection, shared by concurrent calls.
 //! * [`proto`]: code generated from `proto/` by `build.rs` (messages, server traits, clients).
 //! * [`services`]: the article's UserService; [`interop`]: gRPC's interop TestService and cases.
+//! * [`tracer`]: the wire tracer (`--trace-wire`), a passive tap beneath h2 that prints every
+//!   HTTP/2 frame with its headers and gRPC messages decoded; `docs/walkthrough.md` shows its
+//!   output for real calls.
 //!
 //! ## The life of one unary call (server side)
 //!

@@ -415,7 +415,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     // On SIGTERM / Ctrl-C, report NOT_SERVING first (Watch streams see it and end), then
     // drain.
     let shutdown = async move {
-        shutdown_signal().await;
+        rawgrpc::server::shutdown_signal().await;
         health.shutdown();
     };
     match server.serve_with_shutdown(listener, shutdown).await {
@@ -424,28 +424,6 @@ async fn serve(args: ServeArgs) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Completes on Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }
 

@@ -10,7 +10,8 @@
 #    our interop-client against a grpcio TestService (tests/interop/run.sh);
 # 6. stock tools against `rawgrpc serve`: grpcio-health-checking, grpcio-reflection with a
 #    dynamic client, and `buf curl` (tests/peers/tools/run.sh);
-# 7. every fuzz target for 30 s on the committed corpus (fuzz/run.sh; the corpus and the
+# 7. the examples, run as a user would (examples/run.sh): server + client, streaming;
+# 8. every fuzz target for 30 s on the committed corpus (fuzz/run.sh; the corpus and the
 #    crash reproducers also run under `cargo test` in step 3, tests/fuzz_replay.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +34,7 @@ step "interop suite: grpcio and grpc-js against rawgrpc, rawgrpc against grpcio"
 tests/interop/run.sh
 step "stock tools: grpcio health checking and reflection, buf curl"
 tests/peers/tools/run.sh
+step "examples: the smallest server with the client example, the streaming example"
+examples/run.sh
 step "fuzzing: every cargo-fuzz target for 30 s (installs cargo-fuzz)"
 fuzz/run.sh 30

@@ -297,6 +297,39 @@ async fn the_server_deadline_cuts_a_streaming_handler() {
     server.stop().await;
 }
 
+/// A unary request whose body never completes: the deadline, counted from the headers, ends
+/// the call while the server is still waiting for the message (no handler ever runs).
+#[tokio::test]
+async fn the_server_deadline_covers_a_stalled_request_body() {
+    let server = TestServer::start_with(
+        ServerConfig::default(),
+        TestServiceServer::new(TestServiceImpl),
+    )
+    .await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let (send, conn) = h2::client::handshake(socket).await.unwrap();
+        tokio::spawn(conn);
+        let mut send = send.ready().await.unwrap();
+        let mut head = grpc_head(server.addr, "/grpc.testing.TestService/UnaryCall");
+        head.headers_mut()
+            .insert("grpc-timeout", HeaderValue::from_static("200m"));
+        let (response, mut stream) = send.send_request(head, false).unwrap();
+        // Half of a message's prefix, and then nothing: no END_STREAM.
+        stream
+            .send_data(bytes::Bytes::from_static(&[0, 0]), false)
+            .unwrap();
+        let started = std::time::Instant::now();
+        let response = response.await.unwrap();
+        assert_eq!(response.headers()["grpc-status"], "4", "{response:?}");
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        drop(stream);
+    })
+    .await
+    .expect("the deadline ended the call");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_client_deadline_on_a_stream() {
     let (server, _probe) = recording_server().await;

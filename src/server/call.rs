@@ -525,13 +525,27 @@ impl CallHead {
 }
 
 /// The single request message of a unary or server-streaming call, or `None` when the call
-/// already ended: reset by the client, or answered with the error its request deserved.
+/// already ended: reset by the client, or answered with the error its request deserved
+/// (DEADLINE_EXCEEDED included, if the body is still arriving when the deadline passes).
 async fn read_request(
     body: &mut RecvStream,
     head: &mut CallHead,
     respond: &mut SendResponse<Bytes>,
 ) -> Option<(Bytes, bool)> {
-    match read_one_message(body, head).await {
+    // The deadline runs from the request headers, so a body that stalls past it ends the call
+    // too. The timer is boxed, and only made when there is a deadline: a call without one
+    // keeps the smaller task.
+    let read = match head.deadline {
+        None => read_one_message(body, head).await,
+        Some(deadline) => {
+            let expired = Box::pin(tokio::time::sleep_until(deadline));
+            tokio::select! {
+                read = read_one_message(body, head) => read,
+                () = expired => Err(Status::deadline_exceeded("deadline exceeded")),
+            }
+        }
+    };
+    match read {
         Ok(Some(message)) => Some(message),
         Ok(None) => {
             head.done(Code::Cancelled, 0); // reset: nobody to answer

@@ -213,3 +213,28 @@ impl Server {
         self.serve_with_shutdown(listener, shutdown).await
     }
 }
+
+/// Completes when the process is asked to stop: Ctrl-C (SIGINT), or SIGTERM on Unix (what
+/// `kill`, systemd and Kubernetes send). Pass it to [`Server::serve_with_shutdown`] for a
+/// graceful stop: GOAWAY to every client, then in-flight calls finish.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            // No SIGTERM handler to be had: Ctrl-C alone stops the server.
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
