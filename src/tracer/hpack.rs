@@ -188,6 +188,8 @@ pub struct HeaderField {
     pub representation: Representation,
     /// The value (or name) string literal was Huffman-coded (§5.2); for display.
     pub huffman: bool,
+    /// Where the field's representation lies in the block, so a reader can see its bytes.
+    pub encoded: std::ops::Range<usize>,
 }
 
 /// One decoded block: the fields plus any dynamic table size updates (§6.3) it began with.
@@ -382,7 +384,8 @@ impl HpackDecoder {
         let mut seen_field = false;
         while let Some(first) = input.peek() {
             seen_field |= !(0x20..=0x3f).contains(&first);
-            let field = match first {
+            let start = input.pos;
+            let mut field = match first {
                 0x80..=0xff => {
                     let index = input.integer(7)?;
                     let (name, value) = self.lookup(index)?;
@@ -398,6 +401,7 @@ impl HpackDecoder {
                         value: value.to_vec(),
                         representation: Representation::Indexed { index },
                         huffman: false,
+                        encoded: 0..0,
                     }
                 }
                 0x40..=0x7f => {
@@ -429,6 +433,7 @@ impl HpackDecoder {
                     .literal(&mut input, 4)?
                     .into_field(|name_index| Representation::LiteralNotIndexed { name_index }),
             };
+            field.encoded = start..input.pos;
             list_size = list_size.saturating_add(entry_size(&field.name, &field.value));
             over_limit |= list_size > MAX_DECODED_LIST;
             if !over_limit {
@@ -522,6 +527,7 @@ impl Literal {
             name: self.name,
             value: self.value,
             huffman: self.huffman,
+            encoded: 0..0,
         }
     }
 }
@@ -1506,6 +1512,7 @@ mod tests {
                     name_index: Some(32)
                 },
                 huffman: true,
+                encoded: 0..4,
             }
         );
         assert_eq!(b.fields[1].name, b"a");

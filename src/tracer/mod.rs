@@ -485,17 +485,11 @@ impl WireTracer {
                 for size in &block.table_size_updates {
                     let _ = writeln!(out, "{BODY}(dynamic table size update: {size})");
                 }
-                let fields: Vec<_> = block.fields.into_iter().collect();
-                for field in &fields {
-                    write_header(
-                        out,
-                        &field.name,
-                        &field.value,
-                        &field.representation,
-                        field.huffman,
-                    );
+                for field in &block.fields {
+                    let bytes = pending.block.get(field.encoded.clone()).unwrap_or_default();
+                    write_header(out, field, bytes);
                 }
-                self.headers_seen(dir, pending.stream_id, pending.end_stream, &fields);
+                self.headers_seen(dir, pending.stream_id, pending.end_stream, &block.fields);
             }
             // The decoder read the whole block, so its table is still in step: only this
             // block goes unshown.
@@ -697,8 +691,10 @@ fn write_message(
     }
 }
 
-/// One decoded header with how HPACK carried it (RFC 7541 §6), and what gRPC makes of a few.
-fn write_header(out: &mut String, name: &[u8], value: &[u8], how: &Representation, huffman: bool) {
+/// One decoded header, how HPACK carried it (RFC 7541 §6) and its bytes, and what gRPC makes
+/// of a few.
+fn write_header(out: &mut String, field: &hpack::HeaderField, bytes: &[u8]) {
+    let (name, value) = (&field.name[..], &field.value[..]);
     let text = format!(
         "{}: {}",
         String::from_utf8_lossy(name),
@@ -715,7 +711,7 @@ fn write_header(out: &mut String, name: &[u8], value: &[u8], how: &Representatio
         let name = name_index.map_or("new name".to_owned(), |i| format!("name {}", table(i)));
         format!("literal, {name}, {rest}")
     };
-    let mut how = match how {
+    let mut how = match &field.representation {
         Representation::Indexed { index } => format!("indexed: {}", table(*index)),
         Representation::LiteralIncremental { name_index } => {
             literal(name_index, "added to the dynamic table")
@@ -723,10 +719,17 @@ fn write_header(out: &mut String, name: &[u8], value: &[u8], how: &Representatio
         Representation::LiteralNotIndexed { name_index } => literal(name_index, "not indexed"),
         Representation::LiteralNeverIndexed { name_index } => literal(name_index, "never indexed"),
     };
-    if huffman {
+    if field.huffman {
         how.push_str(", huffman");
     }
     let _ = writeln!(out, "{BODY}{text:<44} [{how}]");
+    let shown = &bytes[..bytes.len().min(HEX_SHOWN)];
+    let more = if bytes.len() > shown.len() {
+        " …"
+    } else {
+        ""
+    };
+    let _ = writeln!(out, "{BODY}  {}{more}", hex(shown));
     let meaning = match name {
         b"grpc-status" => {
             let code = Code::from_header(value);
