@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 
 use crate::call::{Request, Response};
 use crate::codec::Message;
@@ -95,12 +96,40 @@ pub trait Service {
     fn routes(&self) -> Vec<Route>;
 }
 
-/// A type-erased handler: starts a call, which then runs to its final status in a task of its
-/// own. Each handler spawns its own concrete future, so starting a call allocates the task and
-/// nothing else (no boxed future).
+/// A type-erased handler: starts a call, which then runs to its final status.
+///
+/// A streaming call spawns its own concrete future, so starting it allocates the task and
+/// nothing else. A unary call is first polled right where it is started, in the connection
+/// task ([`start_inline_first`]).
 pub trait Handler: Send + Sync {
-    /// Starts the call in a new task, inside `span`.
+    /// Starts the call, inside `span`.
     fn start(&self, call: ServerCall, span: tracing::Span);
+}
+
+/// Polls a call once in the calling (connection) task, and spawns it as a task of its own
+/// only if it is not finished then.
+///
+/// When h2 hands over a new stream it has already processed every frame that was read with
+/// it, so a small unary request usually arrives complete: HEADERS and DATA with END_STREAM.
+/// If its handler then completes without waiting (like GetUser, a map lookup), the whole call
+/// (decode, handler, reply queued in h2) runs in this one poll. There is no task to schedule,
+/// wake and free, and the reply goes out with the connection's next write, together with the
+/// replies to other requests read at the same time.
+///
+/// The first poll uses a waker that does nothing. That is sound because a call still pending
+/// after it is spawned at once, and a spawned task is polled right away, which registers the
+/// task's real waker with whatever the call waits on (the request body, the deadline timer,
+/// the handler's own futures). The cost of a call that cannot finish inline is one extra
+/// allocation: the future is boxed before the first poll, since a polled future cannot move.
+pub fn start_inline_first<F>(call: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut call = Box::pin(call);
+    let mut cx = Context::from_waker(Waker::noop());
+    if call.as_mut().poll(&mut cx).is_pending() {
+        tokio::spawn(call);
+    }
 }
 
 /// One entry of the routing table.
@@ -109,9 +138,17 @@ pub struct Route {
     handler: Arc<dyn Handler>,
 }
 
+/// Spawns a streaming call: it would not finish on a first poll anyway.
+fn spawn<F>(call: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(call);
+}
+
 /// Generates, per call kind, a route constructor and the handler that runs the call.
 macro_rules! call_kinds {
-    ($($(#[$doc:meta])* $ctor:ident, $handler:ident, $method:ident, $run:ident;)*) => {
+    ($($(#[$doc:meta])* $ctor:ident, $handler:ident, $method:ident, $run:ident, $start:path;)*) => {
         impl Route {
             $(
                 $(#[$doc])*
@@ -144,7 +181,7 @@ macro_rules! call_kinds {
             {
                 fn start(&self, call: ServerCall, span: tracing::Span) {
                     let run = call.$run::<M, S>(Arc::clone(&self.service));
-                    tokio::spawn(tracing::Instrument::instrument(run, span));
+                    $start(tracing::Instrument::instrument(run, span));
                 }
             }
         )*
@@ -153,13 +190,13 @@ macro_rules! call_kinds {
 
 call_kinds! {
     /// The route of unary method `M` of `service`.
-    unary, UnaryHandler, UnaryMethod, run_unary;
+    unary, UnaryHandler, UnaryMethod, run_unary, start_inline_first;
     /// The route of server-streaming method `M` of `service`.
-    server_streaming, ServerStreamingHandler, ServerStreamingMethod, run_server_streaming;
+    server_streaming, ServerStreamingHandler, ServerStreamingMethod, run_server_streaming, spawn;
     /// The route of client-streaming method `M` of `service`.
-    client_streaming, ClientStreamingHandler, ClientStreamingMethod, run_client_streaming;
+    client_streaming, ClientStreamingHandler, ClientStreamingMethod, run_client_streaming, spawn;
     /// The route of bidirectional-streaming method `M` of `service`.
-    bidi_streaming, BidiStreamingHandler, BidiStreamingMethod, run_bidi_streaming;
+    bidi_streaming, BidiStreamingHandler, BidiStreamingMethod, run_bidi_streaming, spawn;
 }
 
 impl Route {
