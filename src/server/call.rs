@@ -49,7 +49,7 @@ use crate::codec;
 use crate::server::connection::Shared;
 use crate::server::interceptor::{CallEnd, CallInfo};
 use crate::server::router::{
-    BidiStreamingMethod, ClientStreamingMethod, ServerStreamingMethod, UnaryMethod, View,
+    BidiStreamingMethod, CallBatch, ClientStreamingMethod, ServerStreamingMethod, UnaryMethod, View,
 };
 use crate::server::sink::{ResponseSink, SinkItem};
 use crate::streaming::{Side, Streaming};
@@ -143,6 +143,7 @@ pub(crate) fn accept(
     respond: SendResponse<Bytes>,
     shared: &Arc<Shared>,
     peer: SocketAddr,
+    batch: &mut CallBatch,
 ) {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
@@ -240,6 +241,7 @@ pub(crate) fn accept(
             respond: early.respond,
         },
         span,
+        batch,
     );
 }
 

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Waker};
 
@@ -99,36 +100,55 @@ pub trait Service {
 /// A type-erased handler: starts a call, which then runs to its final status.
 ///
 /// A streaming call spawns its own concrete future, so starting it allocates the task and
-/// nothing else. A unary call is first polled right where it is started, in the connection
-/// task ([`start_inline_first`]).
+/// nothing else. A unary call joins the connection's [`CallBatch`], to be polled in place.
 pub trait Handler: Send + Sync {
-    /// Starts the call, inside `span`.
-    fn start(&self, call: ServerCall, span: tracing::Span);
+    /// Starts the call, inside `span`; a unary call is added to `batch`.
+    fn start(&self, call: ServerCall, span: tracing::Span, batch: &mut CallBatch);
 }
 
-/// Polls a call once in the calling (connection) task, and spawns it as a task of its own
-/// only if it is not finished then.
+/// A call future, boxed so that it can be spawned after it was polled.
+type BoxedCall = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Unary calls accepted together, run in the connection task before any task is spawned.
 ///
-/// When h2 hands over a new stream it has already processed every frame that was read with
-/// it, so a small unary request usually arrives complete: HEADERS and DATA with END_STREAM.
-/// If its handler then completes without waiting (like GetUser, a map lookup), the whole call
-/// (decode, handler, reply queued in h2) runs in this one poll. There is no task to schedule,
-/// wake and free, and the reply goes out with the connection's next write, together with the
-/// replies to other requests read at the same time.
+/// When h2 hands over a new stream it has already processed every frame read with it, so a
+/// small unary request usually arrives complete: HEADERS, then DATA with END_STREAM. If its
+/// handler then finishes without waiting (like GetUser, a map lookup), one poll runs the whole
+/// call (decode, handler, reply queued in h2), with no task to schedule, wake and free.
+///
+/// The connection first accepts every stream h2 already has and only then runs the batch
+/// ([`CallBatch::run`]): the replies are all queued before h2 next writes, so they leave
+/// together in one write, as the replies of spawned tasks would, instead of one write each.
 ///
 /// The first poll uses a waker that does nothing. That is sound because a call still pending
 /// after it is spawned at once, and a spawned task is polled right away, which registers the
 /// task's real waker with whatever the call waits on (the request body, the deadline timer,
-/// the handler's own futures). The cost of a call that cannot finish inline is one extra
-/// allocation: the future is boxed before the first poll, since a polled future cannot move.
-pub fn start_inline_first<F>(call: F)
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let mut call = Box::pin(call);
-    let mut cx = Context::from_waker(Waker::noop());
-    if call.as_mut().poll(&mut cx).is_pending() {
-        tokio::spawn(call);
+/// the handler's own futures). A call that cannot finish in place costs one more allocation
+/// than a plain spawn: the future was boxed before its first poll, since a polled future
+/// cannot move.
+#[derive(Default)]
+pub struct CallBatch {
+    calls: Vec<BoxedCall>,
+}
+
+impl CallBatch {
+    /// An empty batch.
+    pub fn new() -> CallBatch {
+        CallBatch::default()
+    }
+
+    fn push(&mut self, call: impl Future<Output = ()> + Send + 'static) {
+        self.calls.push(Box::pin(call));
+    }
+
+    /// Polls every call once, here; spawns the ones not finished.
+    pub fn run(&mut self) {
+        let mut cx = Context::from_waker(Waker::noop());
+        for mut call in self.calls.drain(..) {
+            if call.as_mut().poll(&mut cx).is_pending() {
+                tokio::spawn(call);
+            }
+        }
     }
 }
 
@@ -138,8 +158,16 @@ pub struct Route {
     handler: Arc<dyn Handler>,
 }
 
+/// Adds a unary call to the batch.
+fn batched<F>(call: F, batch: &mut CallBatch)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    batch.push(call);
+}
+
 /// Spawns a streaming call: it would not finish on a first poll anyway.
-fn spawn<F>(call: F)
+fn spawn<F>(call: F, _: &mut CallBatch)
 where
     F: Future<Output = ()> + Send + 'static,
 {
@@ -179,9 +207,9 @@ macro_rules! call_kinds {
                 M: $method<S>,
                 S: Send + Sync + 'static + ?Sized,
             {
-                fn start(&self, call: ServerCall, span: tracing::Span) {
+                fn start(&self, call: ServerCall, span: tracing::Span, batch: &mut CallBatch) {
                     let run = call.$run::<M, S>(Arc::clone(&self.service));
-                    $start(tracing::Instrument::instrument(run, span));
+                    $start(tracing::Instrument::instrument(run, span), batch);
                 }
             }
         )*
@@ -190,7 +218,7 @@ macro_rules! call_kinds {
 
 call_kinds! {
     /// The route of unary method `M` of `service`.
-    unary, UnaryHandler, UnaryMethod, run_unary, start_inline_first;
+    unary, UnaryHandler, UnaryMethod, run_unary, batched;
     /// The route of server-streaming method `M` of `service`.
     server_streaming, ServerStreamingHandler, ServerStreamingMethod, run_server_streaming, spawn;
     /// The route of client-streaming method `M` of `service`.
