@@ -56,7 +56,8 @@ impl Drop for DropFlag {
 }
 
 /// A TestService whose handlers misbehave on purpose: UnaryCall sleeps forever,
-/// StreamingOutputCall streams 64 KiB messages without end, StreamingInputCall never reads.
+/// CacheableUnaryCall panics, StreamingOutputCall streams 64 KiB messages without end,
+/// StreamingInputCall never reads.
 /// Everything else is the interop service.
 struct Recording(Arc<Probe>);
 
@@ -73,11 +74,12 @@ impl TestService for Recording {
         std::future::pending().await
     }
 
+    /// A handler bug: it panics.
     async fn cacheable_unary_call<'a>(
         &'a self,
-        r: Request<SimpleRequest<'a>>,
+        _r: Request<SimpleRequest<'a>>,
     ) -> Result<Response<SimpleResponse<'a>>, Status> {
-        TestServiceImpl.cacheable_unary_call(r).await
+        panic!("a handler bug (on purpose, tests/streaming.rs)")
     }
 
     async fn streaming_output_call<'a>(
@@ -255,6 +257,19 @@ async fn cancelling_a_unary_call_drops_its_handler() {
         &probe,
     )
     .await;
+    server.stop().await;
+}
+
+/// A unary handler runs in the connection task when it can (`CallBatch`): its panic must
+/// still end only its own call, not the connection or the server.
+#[tokio::test]
+async fn a_panicking_unary_handler_fails_only_its_call() {
+    let (server, _probe) = recording_server().await;
+    let c = client(&server).await;
+    let failed = c.cacheable_unary_call(SimpleRequest::default()).await;
+    assert!(failed.is_err(), "{failed:?}");
+    // The same connection still serves calls.
+    c.empty_call(Empty::default()).await.unwrap();
     server.stop().await;
 }
 

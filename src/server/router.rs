@@ -13,9 +13,10 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 
 use crate::call::{Request, Response};
 use crate::codec::Message;
@@ -142,11 +143,20 @@ impl CallBatch {
     }
 
     /// Polls every call once, here; spawns the ones not finished.
+    ///
+    /// A handler that panics takes down only its own call, as it would in a task of its own
+    /// (where tokio catches the panic): the call is dropped, so h2 resets its stream, and the
+    /// connection and its other calls go on.
     pub fn run(&mut self) {
         let mut cx = Context::from_waker(Waker::noop());
         for mut call in self.calls.drain(..) {
-            if call.as_mut().poll(&mut cx).is_pending() {
-                tokio::spawn(call);
+            let poll = std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(&mut cx)));
+            match poll {
+                Ok(Poll::Ready(())) => {}
+                Ok(Poll::Pending) => {
+                    tokio::spawn(call);
+                }
+                Err(_) => tracing::error!("a handler panicked; its call was dropped"),
             }
         }
     }
