@@ -5,7 +5,6 @@
 
 pub mod frames;
 pub mod hpack;
-pub mod huffman;
 pub mod process;
 
 use std::net::SocketAddr;
