@@ -8,7 +8,8 @@
 //! interceptor still sees the end of a refused call.
 //!
 //! Two ship with rawgrpc: [`BearerAuth`] (`--auth-token`) and [`AccessLog`] (`--access-log`).
-//! The Prometheus metrics (`--metrics-addr`) are one too (see [`super::metrics`]).
+//! The Prometheus metrics (`--metrics-addr`, [`super::metrics`]) observe the same two moments
+//! but are not an interceptor: `server::call` updates them directly.
 //!
 //! A server with no interceptor pays nothing for the mechanism: no clock is read and no byte
 //! is counted.
