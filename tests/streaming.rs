@@ -18,7 +18,7 @@ use rawgrpc::proto::grpc::testing::{
     StreamingInputCallResponse, StreamingOutputCallRequest, StreamingOutputCallResponse,
     TestService, TestServiceClient, TestServiceServer,
 };
-use rawgrpc::server::{ResponseSink, ServerConfig};
+use rawgrpc::server::{CallEnd, Interceptor, ResponseSink, ServerConfig};
 use rawgrpc::{Code, Request, Response, Status, Streaming};
 
 #[tokio::test]
@@ -260,17 +260,49 @@ async fn cancelling_a_unary_call_drops_its_handler() {
     server.stop().await;
 }
 
+/// Records the end of every call, as interceptors see it.
+#[derive(Clone, Default)]
+struct Ends(Arc<std::sync::Mutex<Vec<(String, Code)>>>);
+
+impl Interceptor for Ends {
+    fn on_end(&self, end: &CallEnd<'_>) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((end.method.to_owned(), end.code));
+    }
+}
+
 /// A unary handler runs in the connection task when it can (`CallBatch`): its panic must
-/// still end only its own call, not the connection or the server.
+/// still end only its own call, not the connection or the server; and interceptors (and
+/// metrics) still hear of that call's end, as UNKNOWN.
 #[tokio::test]
 async fn a_panicking_unary_handler_fails_only_its_call() {
-    let (server, _probe) = recording_server().await;
-    let c = client(&server).await;
+    let ends = Ends::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = rawgrpc::server::Server::new()
+        .add_interceptor(ends.clone())
+        .add_service(TestServiceServer::new(Recording(Arc::default())));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve_with_shutdown(listener, async {
+        let _ = stopped.await;
+    }));
+    let c = TestServiceClient::new(Channel::connect(&addr.to_string()).await.unwrap());
     let failed = c.cacheable_unary_call(SimpleRequest::default()).await;
     assert!(failed.is_err(), "{failed:?}");
     // The same connection still serves calls.
     c.empty_call(Empty::default()).await.unwrap();
-    server.stop().await;
+    let seen = ends.0.lock().unwrap().clone();
+    assert!(
+        seen.contains(&(
+            "/grpc.testing.TestService/CacheableUnaryCall".to_owned(),
+            Code::Unknown
+        )),
+        "{seen:?}"
+    );
+    let _ = stop.send(());
+    let _ = task.await;
 }
 
 #[tokio::test]

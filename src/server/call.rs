@@ -88,6 +88,12 @@ struct CallHead {
     observer: Option<Observer>,
 }
 
+impl Drop for CallHead {
+    fn drop(&mut self) {
+        self.end_unreported();
+    }
+}
+
 /// What interceptors learn about a call as it runs (only built when there are interceptors).
 struct Observer {
     method: Box<str>,
@@ -121,6 +127,20 @@ impl CallHead {
             for interceptor in &self.shared.interceptors {
                 interceptor.on_end(&end);
             }
+        }
+    }
+
+    /// Interceptors and metrics hear of every call's end, even one that never reached `done`:
+    /// its handler panicked (UNKNOWN, what gRPC reports for an error without a status), or its
+    /// future was dropped with the connection (CANCELLED).
+    fn end_unreported(&mut self) {
+        if self.observer.is_some() {
+            let code = if std::thread::panicking() {
+                Code::Unknown
+            } else {
+                Code::Cancelled
+            };
+            self.done(code, 0);
         }
     }
 
