@@ -728,7 +728,8 @@ pub fn server_connection(data: &[u8]) {
             fuzz_router(),
         ));
         let (client, server_io) = tokio::io::duplex(256 * 1024);
-        let (_drain_tx, drain_rx) = tokio::sync::watch::channel(false);
+        let (_drain_tx, drain_rx) =
+            tokio::sync::watch::channel(crate::server::connection::Drain::Serving);
         let peer = SocketAddr::from(([127, 0, 0, 1], 50051));
         let server = tokio::spawn(crate::server::connection::serve_connection(
             server_io, peer, shared, drain_rx,

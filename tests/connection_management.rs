@@ -214,3 +214,50 @@ async fn a_ping_flood_stays_bounded_and_others_are_served() {
     drop(flooder);
     server.stop().await;
 }
+
+/// Graceful shutdown gives in-flight calls `shutdown_grace`; after it, the server closes the
+/// connections still open instead of leaving them running behind `serve`'s back.
+#[tokio::test]
+async fn calls_still_running_after_the_shutdown_grace_are_cut() {
+    use rawgrpc::client::Channel;
+    use rawgrpc::interop::server::TestServiceImpl;
+    use rawgrpc::proto::grpc::testing::{
+        ResponseParameters, StreamingOutputCallRequest, TestServiceClient, TestServiceServer,
+    };
+
+    let config = ServerConfig {
+        shutdown_grace: Duration::from_millis(300),
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start_with(config, TestServiceServer::new(TestServiceImpl)).await;
+    let client = TestServiceClient::new(Channel::connect(&server.url()).await.unwrap());
+    // One reply now, the next in 10 s: the call is still running when the grace is over.
+    let request = StreamingOutputCallRequest {
+        response_parameters: vec![
+            ResponseParameters {
+                size: 1,
+                ..Default::default()
+            },
+            ResponseParameters {
+                size: 1,
+                interval_us: 10_000_000,
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let mut replies = client
+        .streaming_output_call(request)
+        .await
+        .unwrap()
+        .into_message();
+    assert!(replies.message().await.unwrap().is_some());
+
+    let started = Instant::now();
+    server.stop().await;
+    let next = tokio::time::timeout(Duration::from_secs(5), replies.message())
+        .await
+        .expect("the call was cut when the grace ended, not left running");
+    assert!(next.is_err(), "{next:?}");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+}

@@ -81,6 +81,17 @@ impl Drop for OpenConnection {
     }
 }
 
+/// What the server asks of every connection, through a `watch` channel, as it shuts down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drain {
+    /// Serving as usual.
+    Serving,
+    /// Shutting down: GOAWAY, accept no new stream, let in-flight calls finish.
+    Draining,
+    /// The shutdown grace is over: close the connection now, cutting what is left.
+    Closing,
+}
+
 /// Most streams one connection accepts before it runs the calls among them (`CallBatch`).
 /// 64 covers the benchmark's 64 streams per connection read at once; a bound at all keeps a
 /// client that pipelines requests without pause from holding the connection task in its
@@ -95,7 +106,7 @@ pub(crate) async fn serve(
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     info!(addr = %local, services = ?shared.router.services(), "listening");
-    let (drain_tx, drain_rx) = watch::channel(false);
+    let (drain_tx, drain_rx) = watch::channel(Drain::Serving);
     // Each connection task holds a clone of `done_tx`; when all are dropped, `recv` returns None.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
@@ -143,11 +154,14 @@ pub(crate) async fn serve(
     }
     drop(listener);
     info!("shutting down: sending GOAWAY, waiting for in-flight calls");
-    let _ = drain_tx.send(true);
+    let _ = drain_tx.send(Drain::Draining);
     drop(done_tx);
     let grace = shared.config.shutdown_grace;
     if tokio::time::timeout(grace, done_rx.recv()).await.is_err() {
         warn!(?grace, "grace period over; closing remaining connections");
+        // Without this a library caller's remaining connections (and their calls) would
+        // outlive `serve`; the CLI only stopped them by exiting.
+        let _ = drain_tx.send(Drain::Closing);
     }
     info!("shut down");
     Ok(())
@@ -159,7 +173,7 @@ async fn serve_maybe_traced<T>(
     io: T,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    drain: watch::Receiver<bool>,
+    drain: watch::Receiver<Drain>,
 ) where
     T: AsyncRead + AsyncWrite + Unpin,
 {
@@ -177,7 +191,7 @@ pub async fn serve_connection<T>(
     io: T,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    mut drain: watch::Receiver<bool>,
+    mut drain: watch::Receiver<Drain>,
 ) where
     T: AsyncRead + AsyncWrite + Unpin,
 {
@@ -215,7 +229,9 @@ pub async fn serve_connection<T>(
     debug!(%peer, "connection open");
     let mut lifetime = Lifetime::new(config, conn.ping_pong());
     let mut batch = CallBatch::new();
-    let mut draining = *drain.borrow();
+    // Told to close, or the drain channel is gone: nothing more to hear from it.
+    let mut closing = false;
+    let mut draining = *drain.borrow() != Drain::Serving;
     if draining {
         conn.graceful_shutdown();
     }
@@ -261,12 +277,22 @@ pub async fn serve_connection<T>(
                 }
                 None => break,
             },
-            changed = drain.changed(), if !draining => {
-                draining = true;
-                if changed.is_ok() {
-                    conn.graceful_shutdown();
+            changed = drain.changed(), if !closing => match changed.map(|()| *drain.borrow_and_update()) {
+                Ok(Drain::Serving) => {}
+                Ok(Drain::Draining) => {
+                    if !draining {
+                        draining = true;
+                        conn.graceful_shutdown();
+                    }
                 }
-            }
+                Ok(Drain::Closing) => {
+                    debug!(%peer, "shutdown grace over: closing connection");
+                    closing = true;
+                    conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+                }
+                // The server dropped the channel without a word: nothing more to hear.
+                Err(_) => closing = true,
+            },
             event = lifetime.next_event(in_use) => match event {
                 // No stream is open, so nothing can be cut short: GOAWAY and close now, without
                 // the PING round trip of a graceful shutdown that a dead peer never completes.
