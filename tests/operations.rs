@@ -293,3 +293,63 @@ async fn tls_with_alpn_h2_and_a_wrong_ca_fails_cleanly() {
     assert_eq!(e.code(), Code::Unavailable, "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The wire tracer sits above TLS: over an encrypted connection both ends still trace the
+/// HTTP/2 frames in the clear, and the call works as without it.
+#[tokio::test]
+async fn the_wire_tracer_sees_plaintext_frames_over_tls() {
+    use rawgrpc::tracer::WireTrace;
+    use std::sync::{Arc, Mutex};
+
+    let capture = || {
+        let text = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&text);
+        let trace = WireTrace::to_fn(move |t| sink.lock().unwrap().push_str(t));
+        (text, trace)
+    };
+    let dir = std::env::temp_dir().join(format!("rawgrpc-tls-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key) = self_signed("localhost");
+    std::fs::write(dir.join("cert.pem"), &cert).expect("write");
+    std::fs::write(dir.join("key.pem"), &key).expect("write");
+    let acceptor =
+        rawgrpc::tls::server_acceptor(&dir.join("cert.pem"), &dir.join("key.pem")).expect("tls");
+    let (server_text, server_trace) = capture();
+    let server = Server::with_config(ServerConfig {
+        wire_trace: Some(server_trace),
+        ..ServerConfig::default()
+    })
+    .with_tls(acceptor)
+    .add_service(user_service());
+    let (addr, _stop) = start(server).await;
+
+    let (client_text, client_trace) = capture();
+    let config = ChannelConfig {
+        tls: Some(ClientTls::from_ca_pem(cert.as_bytes(), "localhost").expect("ca")),
+        wire_trace: Some(client_trace),
+        ..ChannelConfig::default()
+    };
+    let channel = Channel::connect_with(&addr.to_string(), config)
+        .await
+        .expect("TLS connect");
+    let e = UserServiceClient::new(channel)
+        .get_user(UserRequest::default())
+        .await
+        .expect_err("empty id");
+    assert_eq!(e.code(), Code::InvalidArgument);
+
+    for (side, text) in [("server", &server_text), ("client", &client_text)] {
+        let text = text.lock().unwrap().clone();
+        for expected in [
+            "C→S connection preface",
+            ":path: /UserService/GetUser",
+            "grpc-status: 3",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{side} trace lacks {expected:?}:\n{text}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
