@@ -199,25 +199,11 @@ fn write_field(
             out.push('\n');
         }
         1 => {
-            let raw = u64::from_le_bytes(take_array(bytes)?);
-            match kind {
-                Some(FieldKind::Double) => write!(out, "{}", f64::from_bits(raw)),
-                Some(FieldKind::Sfixed64) => write!(out, "{}", raw as i64),
-                Some(FieldKind::Fixed64) => write!(out, "{raw}"),
-                _ => write!(out, "0x{raw:016x} (64-bit)"),
-            }
-            .map_err(|_| Malformed::Truncated)?;
+            write_i64_value(out, kind, u64::from_le_bytes(take_array(bytes)?));
             out.push('\n');
         }
         5 => {
-            let raw = u32::from_le_bytes(take_array(bytes)?);
-            match kind {
-                Some(FieldKind::Float) => write!(out, "{}", f32::from_bits(raw)),
-                Some(FieldKind::Sfixed32) => write!(out, "{}", raw as i32),
-                Some(FieldKind::Fixed32) => write!(out, "{raw}"),
-                _ => write!(out, "0x{raw:08x} (32-bit)"),
-            }
-            .map_err(|_| Malformed::Truncated)?;
+            write_i32_value(out, kind, u32::from_le_bytes(take_array(bytes)?));
             out.push('\n');
         }
         2 => {
@@ -252,6 +238,26 @@ fn write_varint_value(out: &mut String, kind: Option<FieldKind>, raw: u64) {
             None => write!(out, "{}", raw as i32),
         },
         _ => write!(out, "{raw}"),
+    };
+}
+
+/// An I64 value: as the declared type says, or in hex when the type is not known.
+fn write_i64_value(out: &mut String, kind: Option<FieldKind>, raw: u64) {
+    let _ = match kind {
+        Some(FieldKind::Double) => write!(out, "{}", f64::from_bits(raw)),
+        Some(FieldKind::Sfixed64) => write!(out, "{}", raw as i64),
+        Some(FieldKind::Fixed64) => write!(out, "{raw}"),
+        _ => write!(out, "0x{raw:016x} (64-bit)"),
+    };
+}
+
+/// An I32 value: as the declared type says, or in hex when the type is not known.
+fn write_i32_value(out: &mut String, kind: Option<FieldKind>, raw: u32) {
+    let _ = match kind {
+        Some(FieldKind::Float) => write!(out, "{}", f32::from_bits(raw)),
+        Some(FieldKind::Sfixed32) => write!(out, "{}", raw as i32),
+        Some(FieldKind::Fixed32) => write!(out, "{raw}"),
+        _ => write!(out, "0x{raw:08x} (32-bit)"),
     };
 }
 
@@ -317,26 +323,10 @@ fn write_packed(out: &mut String, kind: FieldKind, mut value: &[u8]) {
         }
         first = false;
         let ok = match kind {
-            FieldKind::Double | FieldKind::Fixed64 | FieldKind::Sfixed64 => {
-                take_array::<8>(&mut value).map(|b| {
-                    let raw = u64::from_le_bytes(b);
-                    let _ = match kind {
-                        FieldKind::Double => write!(out, "{}", f64::from_bits(raw)),
-                        FieldKind::Sfixed64 => write!(out, "{}", raw as i64),
-                        _ => write!(out, "{raw}"),
-                    };
-                })
-            }
-            FieldKind::Float | FieldKind::Fixed32 | FieldKind::Sfixed32 => {
-                take_array::<4>(&mut value).map(|b| {
-                    let raw = u32::from_le_bytes(b);
-                    let _ = match kind {
-                        FieldKind::Float => write!(out, "{}", f32::from_bits(raw)),
-                        FieldKind::Sfixed32 => write!(out, "{}", raw as i32),
-                        _ => write!(out, "{raw}"),
-                    };
-                })
-            }
+            FieldKind::Double | FieldKind::Fixed64 | FieldKind::Sfixed64 => take_array(&mut value)
+                .map(|b| write_i64_value(out, Some(kind), u64::from_le_bytes(b))),
+            FieldKind::Float | FieldKind::Fixed32 | FieldKind::Sfixed32 => take_array(&mut value)
+                .map(|b| write_i32_value(out, Some(kind), u32::from_le_bytes(b))),
             _ => read_varint(&mut value).map(|raw| write_varint_value(out, Some(kind), raw)),
         };
         if ok.is_err() {
