@@ -244,15 +244,24 @@ fn self_signed(name: &str) -> (String, String) {
     (cert.cert.pem(), cert.signing_key.serialize_pem())
 }
 
-#[tokio::test]
-async fn tls_with_alpn_h2_and_a_wrong_ca_fails_cleanly() {
-    let dir = std::env::temp_dir().join(format!("rawgrpc-tls-{}", std::process::id()));
+/// A server acceptor for a fresh self-signed `localhost` certificate, read from files as
+/// `rawgrpc serve --tls-cert --tls-key` reads them, and that certificate's PEM for a client
+/// to trust.
+fn localhost_tls(tag: &str) -> (String, tokio_rustls::TlsAcceptor) {
+    let dir = std::env::temp_dir().join(format!("rawgrpc-tls-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let (cert, key) = self_signed("localhost");
     std::fs::write(dir.join("cert.pem"), &cert).expect("write");
     std::fs::write(dir.join("key.pem"), &key).expect("write");
     let acceptor =
         rawgrpc::tls::server_acceptor(&dir.join("cert.pem"), &dir.join("key.pem")).expect("tls");
+    let _ = std::fs::remove_dir_all(&dir);
+    (cert, acceptor)
+}
+
+#[tokio::test]
+async fn tls_with_alpn_h2_and_a_wrong_ca_fails_cleanly() {
+    let (cert, acceptor) = localhost_tls("plain");
     let server = Server::with_config(ServerConfig::default())
         .with_tls(acceptor)
         .add_service(user_service());
@@ -291,7 +300,6 @@ async fn tls_with_alpn_h2_and_a_wrong_ca_fails_cleanly() {
         .await
         .expect_err("plaintext to a TLS port");
     assert_eq!(e.code(), Code::Unavailable, "{e}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The wire tracer sits above TLS: over an encrypted connection both ends still trace the
@@ -307,13 +315,7 @@ async fn the_wire_tracer_sees_plaintext_frames_over_tls() {
         let trace = WireTrace::to_fn(move |t| sink.lock().unwrap().push_str(t));
         (text, trace)
     };
-    let dir = std::env::temp_dir().join(format!("rawgrpc-tls-trace-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let (cert, key) = self_signed("localhost");
-    std::fs::write(dir.join("cert.pem"), &cert).expect("write");
-    std::fs::write(dir.join("key.pem"), &key).expect("write");
-    let acceptor =
-        rawgrpc::tls::server_acceptor(&dir.join("cert.pem"), &dir.join("key.pem")).expect("tls");
+    let (cert, acceptor) = localhost_tls("trace");
     let (server_text, server_trace) = capture();
     let server = Server::with_config(ServerConfig {
         wire_trace: Some(server_trace),
@@ -351,5 +353,4 @@ async fn the_wire_tracer_sees_plaintext_frames_over_tls() {
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -279,16 +279,13 @@ impl Interceptor for Ends {
 #[tokio::test]
 async fn a_panicking_unary_handler_fails_only_its_call() {
     let ends = Ends::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = rawgrpc::server::Server::new()
-        .add_interceptor(ends.clone())
-        .add_service(TestServiceServer::new(Recording(Arc::default())));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.serve_with_shutdown(listener, async {
-        let _ = stopped.await;
-    }));
-    let c = TestServiceClient::new(Channel::connect(&addr.to_string()).await.unwrap());
+    let server = TestServer::serve(
+        rawgrpc::server::Server::new()
+            .add_interceptor(ends.clone())
+            .add_service(TestServiceServer::new(Recording(Arc::default()))),
+    )
+    .await;
+    let c = client(&server).await;
     let failed = c.cacheable_unary_call(SimpleRequest::default()).await;
     assert!(failed.is_err(), "{failed:?}");
     // The same connection still serves calls.
@@ -301,8 +298,7 @@ async fn a_panicking_unary_handler_fails_only_its_call() {
         )),
         "{seen:?}"
     );
-    let _ = stop.send(());
-    let _ = task.await;
+    server.stop().await;
 }
 
 #[tokio::test]

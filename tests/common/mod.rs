@@ -26,10 +26,14 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start_with(config: ServerConfig, service: impl Service) -> TestServer {
+        TestServer::serve(Server::with_config(config).add_service(service)).await
+    }
+
+    /// Serves `server` as built by the test (several services, interceptors, …).
+    pub async fn serve(server: Server) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = Server::with_config(config).add_service(service);
         let task = tokio::spawn(server.serve_with_shutdown(listener, async {
             let _ = stopped.await;
         }));
