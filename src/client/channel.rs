@@ -95,13 +95,11 @@ impl Channel {
             .await
             .map_err(|e| Status::unavailable(format!("cannot connect to {hostport}: {e}")))?;
         let _ = socket.set_nodelay(true);
-        let trace = |side| {
-            config
-                .wire_trace
-                .as_ref()
-                .map(|t| t.connection(side, hostport))
-        };
-        let send = match (&config.tls, trace(Side::Client)) {
+        let tracer = config
+            .wire_trace
+            .as_ref()
+            .map(|t| t.connection(Side::Client, hostport));
+        let send = match (&config.tls, tracer) {
             (None, None) => handshake(socket, &config).await?,
             (None, Some(tracer)) => handshake(TracedIo::new(socket, tracer), &config).await?,
             (Some(tls), None) => handshake(tls.connect(socket).await?, &config).await?,

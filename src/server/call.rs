@@ -155,9 +155,10 @@ impl CallHead {
     }
 }
 
-/// Checks the head of a newly accepted stream, then starts its call in a task of its own, or
-/// answers at once (HTTP 405/415, Trailers-Only UNIMPLEMENTED, …). Runs in the connection's
-/// task: nothing here waits, so a refused request costs no task at all.
+/// Checks the head of a newly accepted stream, then starts its call (a unary call joins
+/// `batch`, a streaming one gets a task), or answers at once (HTTP 405/415, Trailers-Only
+/// UNIMPLEMENTED, …). Runs in the connection's task: nothing here waits, so a refused request
+/// costs no task at all.
 pub(crate) fn accept(
     request: http::Request<RecvStream>,
     respond: SendResponse<Bytes>,
