@@ -410,7 +410,11 @@ impl Module {
                     self.messages.push((name, has_lifetime));
                 }
             }
-            self.body.push_str(line);
+            // Strings are validated by rawgrpc's faster UTF-8 check (`codec::read_string`).
+            self.body.push_str(&line.replace(
+                "r.read_string(bytes)",
+                "::rawgrpc::codec::read_string(r, bytes)",
+            ));
             self.body.push('\n');
         }
         for (name, has_lifetime) in &self.messages {

@@ -84,7 +84,8 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = DEFAULT_ADDR, env = "RAWGRPC_ADDR")]
     addr: SocketAddr,
-    /// Tokio worker threads (default: one per CPU).
+    /// Tokio worker threads (default: one per CPU). With 1, everything runs on one thread
+    /// (tokio's current-thread runtime), the cheapest setup for a server given one core.
     #[arg(long, env = "RAWGRPC_WORKERS")]
     workers: Option<usize>,
     /// Require `authorization: Bearer TOKEN` (health and reflection stay open).
@@ -309,11 +310,19 @@ fn main() -> ExitCode {
         Command::Serve(args) => args.workers,
         _ => Some(1),
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // One worker means one thread: a current-thread runtime runs the accept loop, every
+    // connection and the I/O driver on the thread that calls `block_on`, with no work-stealing
+    // queues, no cross-thread wake-ups and no second thread parked beside the worker.
+    let mut builder = match workers {
+        Some(n) if n <= 1 => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     builder.enable_all();
-    if let Some(n) = workers {
-        builder.worker_threads(n.max(1));
-    }
     let runtime = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
