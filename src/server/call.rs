@@ -556,13 +556,15 @@ async fn read_request(
     respond: &mut SendResponse<Bytes>,
 ) -> Option<(Bytes, bool)> {
     // The deadline runs from the request headers, so a body that stalls past it ends the call
-    // too. The timer is boxed, and only made when there is a deadline: a call without one
-    // keeps the smaller task.
+    // too. The read is polled first, and the timer is made (boxed, to keep the task small) only
+    // when the read has to wait: a small request is usually complete when the call starts,
+    // and then no timer is made or registered at all.
     let read = match head.deadline {
         None => read_one_message(body, head).await,
         Some(deadline) => {
-            let expired = Box::pin(tokio::time::sleep_until(deadline));
+            let expired = async { Box::pin(tokio::time::sleep_until(deadline)).await };
             tokio::select! {
+                biased;
                 read = read_one_message(body, head) => read,
                 () = expired => Err(Status::deadline_exceeded("deadline exceeded")),
             }
