@@ -90,6 +90,22 @@ fn protobuf(c: &mut Criterion) {
             )
         })
     });
+    // A 64 KiB name: the cost is the proto3 UTF-8 check of the string (`codec::read_string`).
+    // Last in the group, as the throughput it sets applies to every later benchmark.
+    let big = codec::encode(
+        &UserResponse {
+            user: Some(user(64 << 10)),
+        },
+        usize::MAX,
+    )
+    .expect("e");
+    let big_payload = big.slice(5..);
+    group.throughput(Throughput::Bytes(big_payload.len() as u64));
+    group.bench_function("decode a User with a 64 KiB name (UTF-8 check)", |b| {
+        b.iter(|| {
+            black_box(codec::decode::<UserResponse<'_>>(black_box(&big_payload)).expect("ok"))
+        })
+    });
     group.finish();
 }
 
