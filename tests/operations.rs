@@ -302,6 +302,61 @@ async fn tls_with_alpn_h2_and_a_wrong_ca_fails_cleanly() {
     assert_eq!(e.code(), Code::Unavailable, "{e}");
 }
 
+/// `handshake_timeout` is one budget for TLS and the HTTP/2 preface together, counted from
+/// accept: a peer that is slow through TLS and then sends nothing is closed when the budget
+/// runs out, not a whole `handshake_timeout` after TLS completed.
+#[tokio::test]
+async fn the_handshake_timeout_covers_tls_and_the_http2_preface_together() {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+    use std::time::{Duration, Instant};
+
+    let (cert, acceptor) = localhost_tls("budget");
+    let budget = Duration::from_millis(1000);
+    let server = Server::with_config(ServerConfig {
+        handshake_timeout: budget,
+        ..ServerConfig::default()
+    })
+    .with_tls(acceptor)
+    .add_service(user_service());
+    let (addr, _stop) = start(server).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(cert.as_bytes()) {
+        roots.add(c.expect("PEM")).expect("root");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+
+    let accepted = Instant::now();
+    let socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // Most of the budget goes by before the ClientHello; TLS then completes in time.
+    tokio::time::sleep(budget * 7 / 10).await;
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut tls = connector
+        .connect(name, socket)
+        .await
+        .expect("TLS completes within the budget");
+    // No HTTP/2 preface follows: the server closes the connection when the budget is spent.
+    let mut buf = [0u8; 256];
+    while matches!(tls.read(&mut buf).await, Ok(1..)) {}
+    let took = accepted.elapsed();
+    assert!(
+        took >= budget * 9 / 10,
+        "closed after {took:?}, before the budget of {budget:?} was spent"
+    );
+    assert!(
+        took < budget * 3 / 2,
+        "closed after {took:?}: the HTTP/2 handshake got a budget of its own after TLS"
+    );
+}
+
 /// The wire tracer sits above TLS: over an encrypted connection both ends still trace the
 /// HTTP/2 frames in the clear, and the call works as without it.
 #[tokio::test]

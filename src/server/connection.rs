@@ -4,9 +4,12 @@
 //! client preface, then SETTINGS both ways, RFC 9113 §3.4) with the limits of
 //! [`ServerConfig`], and then accepts streams. Polling `accept` is also
 //! what drives the connection: reading frames, writing queued ones, answering PINGs. Each new
-//! stream's headers are checked right here (see [`call`]); a call that passes
-//! then runs in a task of its own, so a slow handler never holds up the other calls on the
-//! connection, and a refused one costs no task.
+//! stream's headers are checked right here (see [`call`]); a refused call costs no task. A
+//! unary call that passes is polled once in place, with the other streams that arrived with
+//! it (see [`CallBatch`](super::router::CallBatch)), and gets a task of its own only if it has to
+//! wait; streaming calls always get one. So a handler that waits never holds up the other
+//! calls on the connection (one that computes for long without awaiting does; see
+//! `CallBatch`).
 //!
 //! **Graceful shutdown** (PROTOCOL-HTTP2.md, "GOAWAY Frame"): on the shutdown signal the
 //! listener stops accepting, and every connection sends GOAWAY, which tells the client which
@@ -116,6 +119,9 @@ pub(crate) async fn serve(
                 Ok((socket, peer)) => {
                     // Replies are small and latency matters: do not let Nagle hold them back.
                     let _ = socket.set_nodelay(true);
+                    // One budget for the whole handshake, TLS included, counted from here: a
+                    // peer that is slow through TLS must not get a fresh budget for HTTP/2.
+                    let handshake_deadline = Instant::now() + shared.config.handshake_timeout;
                     let shared = Arc::clone(&shared);
                     let drain = drain_rx.clone();
                     let done = done_tx.clone();
@@ -126,15 +132,19 @@ pub(crate) async fn serve(
                     match shared.tls.clone() {
                         None => {
                             tokio::spawn(async move {
-                                serve_maybe_traced(socket, peer, shared, drain).await;
+                                serve_maybe_traced(socket, peer, shared, drain, handshake_deadline)
+                                    .await;
                                 drop(done);
                             });
                         }
                         Some(acceptor) => {
                             tokio::spawn(async move {
-                                let timeout = shared.config.handshake_timeout;
-                                match tokio::time::timeout(timeout, acceptor.accept(socket)).await {
-                                    Ok(Ok(tls)) => serve_maybe_traced(tls, peer, shared, drain).await,
+                                let tls = acceptor.accept(socket);
+                                match tokio::time::timeout_at(handshake_deadline, tls).await {
+                                    Ok(Ok(tls)) => {
+                                        serve_maybe_traced(tls, peer, shared, drain, handshake_deadline)
+                                            .await
+                                    }
                                     Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
                                     Err(_) => debug!(%peer, "TLS handshake timed out"),
                                 }
@@ -174,24 +184,40 @@ async fn serve_maybe_traced<T>(
     peer: SocketAddr,
     shared: Arc<Shared>,
     drain: watch::Receiver<Drain>,
+    handshake_deadline: Instant,
 ) where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     match &shared.config.wire_trace {
-        None => serve_connection(io, peer, shared, drain).await,
+        None => serve_until(io, peer, shared, drain, handshake_deadline).await,
         Some(trace) => {
             let traced = TracedIo::new(io, trace.connection(Side::Server, peer));
-            serve_connection(traced, peer, shared, drain).await
+            serve_until(traced, peer, shared, drain, handshake_deadline).await
         }
     }
 }
 
-/// Runs one HTTP/2 connection to its end.
+/// Runs one HTTP/2 connection to its end; it has `handshake_timeout` from now to complete the
+/// HTTP/2 handshake.
 pub async fn serve_connection<T>(
     io: T,
     peer: SocketAddr,
     shared: Arc<Shared>,
+    drain: watch::Receiver<Drain>,
+) where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let handshake_deadline = Instant::now() + shared.config.handshake_timeout;
+    serve_until(io, peer, shared, drain, handshake_deadline).await;
+}
+
+/// Runs one HTTP/2 connection to its end, if its handshake completes by `handshake_deadline`.
+async fn serve_until<T>(
+    io: T,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
     mut drain: watch::Receiver<Drain>,
+    handshake_deadline: Instant,
 ) where
     T: AsyncRead + AsyncWrite + Unpin,
 {
@@ -215,7 +241,7 @@ pub async fn serve_connection<T>(
             .await
             .map_err(|e| e.to_string())
     };
-    let mut conn = match tokio::time::timeout(config.handshake_timeout, started).await {
+    let mut conn = match tokio::time::timeout_at(handshake_deadline, started).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
             debug!(%peer, error = %e, "HTTP/2 handshake failed");

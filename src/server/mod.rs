@@ -67,9 +67,9 @@ pub struct ServerConfig {
     /// Compress replies with this encoding when the client accepts it and the handler did not
     /// choose. `None` (identity): compression costs CPU that small messages do not repay.
     pub response_compression: Option<Encoding>,
-    /// Time a new connection has to complete the HTTP/2 preface and SETTINGS exchange. 10 s:
-    /// ample for any real client, and a peer that opens sockets and sends nothing (slowloris)
-    /// holds each one only that long.
+    /// Time a new connection has to complete the HTTP/2 preface and SETTINGS exchange,
+    /// counted from accept, the TLS handshake included. 10 s: ample for any real client, and a
+    /// peer that opens sockets and sends nothing (slowloris) holds each one only that long.
     pub handshake_timeout: Duration,
     /// Send a keepalive PING after this long without one (gRFC A8). `Some(2 h)`, gRPC's
     /// default: finds dead peers on idle connections without chatter.
