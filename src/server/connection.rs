@@ -6,10 +6,9 @@
 //! what drives the connection: reading frames, writing queued ones, answering PINGs. Each new
 //! stream's headers are checked right here (see [`call`]); a refused call costs no task. A
 //! unary call that passes is polled once in place, with the other streams that arrived with
-//! it (see [`CallBatch`](super::router::CallBatch)), and gets a task of its own only if it has to
-//! wait; streaming calls always get one. So a handler that waits never holds up the other
-//! calls on the connection (one that computes for long without awaiting does; see
-//! `CallBatch`).
+//! it (see [`CallBatch`]), and gets a task of its own only if it has to wait; streaming calls
+//! always get one. So a handler that waits never holds up the other calls on the connection
+//! (one that computes for long without awaiting does).
 //!
 //! **Graceful shutdown** (PROTOCOL-HTTP2.md, "GOAWAY Frame"): on the shutdown signal the
 //! listener stops accepting, and every connection sends GOAWAY, which tells the client which
