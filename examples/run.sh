@@ -43,7 +43,10 @@ cargo build --release --examples
 BIN="${CARGO_TARGET_DIR:-target}/release/examples"
 SECONDS=0
 
-"$BIN/server" 127.0.0.1:0 >"$WORK/server.log" 2>&1 &
+# The log exists before the server starts: the shell opens it in the child, which may run
+# after the first `sed` below, and a missing file would end this script (set -e).
+: >"$WORK/server.log"
+"$BIN/server" 127.0.0.1:0 >>"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 ADDR=
 for ((i = 0; i < 100; i++)); do
