@@ -215,7 +215,7 @@ async fn serve_until<T>(
     io: T,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    mut drain: watch::Receiver<Drain>,
+    drain: watch::Receiver<Drain>,
     handshake_deadline: Instant,
 ) where
     T: AsyncRead + AsyncWrite + Unpin,
@@ -260,6 +260,11 @@ async fn serve_until<T>(
     if draining {
         conn.graceful_shutdown();
     }
+    // One future waits for the drain signal across loop iterations, and a new one is made
+    // only after it fires: a fresh `changed()` on every wake-up would register a waiter with
+    // the watch channel and remove it again, for each call.
+    let drain_signal = next_drain(drain);
+    tokio::pin!(drain_signal);
     loop {
         // Asking h2 takes its stream lock: only when idleness is watched.
         let in_use = lifetime.idle.is_some() && conn.has_streams();
@@ -302,22 +307,25 @@ async fn serve_until<T>(
                 }
                 None => break,
             },
-            changed = drain.changed(), if !closing => match changed.map(|()| *drain.borrow_and_update()) {
-                Ok(Drain::Serving) => {}
-                Ok(Drain::Draining) => {
-                    if !draining {
-                        draining = true;
-                        conn.graceful_shutdown();
+            (changed, drain) = &mut drain_signal, if !closing => {
+                match changed {
+                    Ok(Drain::Serving) => {}
+                    Ok(Drain::Draining) => {
+                        if !draining {
+                            draining = true;
+                            conn.graceful_shutdown();
+                        }
                     }
+                    Ok(Drain::Closing) => {
+                        debug!(%peer, "shutdown grace over: closing connection");
+                        closing = true;
+                        conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+                    }
+                    // The server dropped the channel without a word: nothing more to hear.
+                    Err(_) => closing = true,
                 }
-                Ok(Drain::Closing) => {
-                    debug!(%peer, "shutdown grace over: closing connection");
-                    closing = true;
-                    conn.abrupt_shutdown(h2::Reason::NO_ERROR);
-                }
-                // The server dropped the channel without a word: nothing more to hear.
-                Err(_) => closing = true,
-            },
+                drain_signal.set(next_drain(drain));
+            }
             event = lifetime.next_event(in_use) => match event {
                 // No stream is open, so nothing can be cut short: GOAWAY and close now, without
                 // the PING round trip of a graceful shutdown that a dead peer never completes.
@@ -339,6 +347,18 @@ async fn serve_until<T>(
         }
     }
     debug!(%peer, "connection closed");
+}
+
+/// The drain state the server announces next, with the receiver to wait for the one after;
+/// `Err` once the server has dropped its sender.
+async fn next_drain(
+    mut drain: watch::Receiver<Drain>,
+) -> (
+    Result<Drain, watch::error::RecvError>,
+    watch::Receiver<Drain>,
+) {
+    let changed = drain.changed().await.map(|()| *drain.borrow_and_update());
+    (changed, drain)
 }
 
 /// What ends a connection besides its peer: idleness, age, and an unanswered keepalive PING
