@@ -46,16 +46,24 @@ pub fn decode<'a, M: MessageRead<'a>>(payload: &'a [u8]) -> Result<M, Status> {
 /// like any undecodable message).
 ///
 /// The generated decoders call this instead of quick-protobuf's `BytesReader::read_string`
-/// (build.rs rewrites the call). Both read the same bytes; the difference is the validator:
-/// `simdutf8` checks 32 or 64 bytes per step where `core::str::from_utf8` checks a word, so a
-/// 64 KiB name costs about 9k instructions instead of 29k (see docs/performance.md), and short
-/// strings cost the same. On invalid input the standard validator runs once more, only to
-/// build the error quick-protobuf's type carries.
+/// (build.rs rewrites the call). Both read the same bytes; the difference is the validator.
+/// A string of [`ASCII_SCAN_MIN`] bytes or more is first scanned for plain ASCII
+/// ([`as_ascii`]), which is valid UTF-8 as it stands. Anything else goes to `simdutf8`,
+/// which checks 32 or 64 bytes per step where `core::str::from_utf8` checks a word. A
+/// 64 KiB ASCII name costs about 4k instructions (29k with `core::str::from_utf8`, 9k with
+/// `simdutf8` alone; see docs/performance.md), and short strings cost what they did. On
+/// invalid input the standard validator runs once more, only to build the error
+/// quick-protobuf's type carries.
 pub fn read_string<'a>(
     reader: &mut BytesReader,
     bytes: &'a [u8],
 ) -> quick_protobuf::Result<&'a str> {
     let raw = reader.read_bytes(bytes)?;
+    if raw.len() >= ASCII_SCAN_MIN {
+        if let Some(text) = as_ascii(raw) {
+            return Ok(text);
+        }
+    }
     match simdutf8::basic::from_utf8(raw) {
         Ok(text) => Ok(text),
         Err(_) => Err(std::str::from_utf8(raw).err().map_or(
@@ -63,6 +71,43 @@ pub fn read_string<'a>(
             quick_protobuf::Error::Utf8,
         )),
     }
+}
+
+/// Strings shorter than this skip the ASCII scan: for them the CPU feature check and the
+/// call cost more than `simdutf8`'s own short-string path.
+const ASCII_SCAN_MIN: usize = 128;
+
+/// Bytes [`as_ascii`] scans before it looks at the result: a string with a non-ASCII byte
+/// near its start goes to the full validator after one block, not after a scan of all of it.
+const ASCII_SCAN_BLOCK: usize = 4096;
+
+/// `bytes` as a `&str` if every byte is ASCII; `None` if one is not, or if the CPU has no
+/// AVX2 (the full validator then decides).
+///
+/// Names, ids and e-mail addresses are mostly ASCII, and that is cheaper to establish than
+/// UTF-8 validity: OR-ing 32 bytes at a time and testing the top bits once per block,
+/// about 7 instructions per 128 bytes, against `simdutf8`'s 9 per 64.
+fn as_ascii(bytes: &[u8]) -> Option<&str> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above), the only requirement of a
+        // `target_feature` function.
+        if unsafe { is_ascii_avx2(bytes) } {
+            // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
+            return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
+        }
+    }
+    None
+}
+
+/// Whether every byte is below 0x80. Plain Rust, which the compiler vectorises with the AVX2
+/// this function is compiled for.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn is_ascii_avx2(bytes: &[u8]) -> bool {
+    bytes
+        .chunks(ASCII_SCAN_BLOCK)
+        .all(|block| block.iter().fold(0, |acc, &b| acc | b) < 0x80)
 }
 
 /// Encodes `message` as one Length-Prefixed-Message, refusing it if it exceeds `max_len`.
@@ -306,6 +351,51 @@ mod tests {
             let user: User = decode(&payload).expect("valid UTF-8 decodes");
             assert_eq!(user.name, name);
             assert!(matches!(user.name, std::borrow::Cow::Borrowed(_)));
+        }
+    }
+
+    #[test]
+    fn long_strings_with_non_ascii_past_the_first_block_are_still_validated() {
+        // The ASCII scan gives up on these; the full validator then accepts or refuses.
+        let valid = format!(
+            "{}é{}",
+            "x".repeat(ASCII_SCAN_BLOCK * 2 + 7),
+            "y".repeat(300)
+        );
+        let payload = user_with_name(valid.as_bytes());
+        let user: User = decode(&payload).expect("valid UTF-8");
+        assert_eq!(user.name, valid);
+        assert!(matches!(user.name, std::borrow::Cow::Borrowed(_)));
+
+        let mut invalid = "x".repeat(ASCII_SCAN_BLOCK * 2 + 7).into_bytes();
+        invalid.push(0xff);
+        invalid.extend_from_slice(&[b'y'; 300]);
+        let status = decode::<User>(&user_with_name(&invalid)).expect_err("invalid UTF-8");
+        assert_eq!(status.code(), Code::Internal);
+    }
+
+    #[test]
+    fn the_ascii_scan_finds_a_high_byte_wherever_it_is() {
+        let len = ASCII_SCAN_BLOCK * 2 + 300;
+        let ascii = vec![b'a'; len];
+        // Without AVX2 the scan always defers to the full validator.
+        #[cfg(target_arch = "x86_64")]
+        let scans = std::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        let scans = false;
+        assert_eq!(as_ascii(&ascii).is_some(), scans);
+        for at in [
+            0,
+            1,
+            31,
+            127,
+            ASCII_SCAN_BLOCK - 1,
+            ASCII_SCAN_BLOCK,
+            len - 1,
+        ] {
+            let mut bytes = ascii.clone();
+            bytes[at] = 0x80;
+            assert_eq!(as_ascii(&bytes), None, "high byte at {at}");
         }
     }
 
