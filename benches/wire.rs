@@ -101,11 +101,34 @@ fn protobuf(c: &mut Criterion) {
     .expect("e");
     let big_payload = big.slice(5..);
     group.throughput(Throughput::Bytes(big_payload.len() as u64));
-    group.bench_function("decode a User with a 64 KiB name (UTF-8 check)", |b| {
+    group.bench_function("decode a User with a 64 KiB ASCII name (ASCII scan)", |b| {
         b.iter(|| {
             black_box(codec::decode::<UserResponse<'_>>(black_box(&big_payload)).expect("ok"))
         })
     });
+    // One two-byte character at the start: the ASCII scan gives up after its first block and
+    // the full UTF-8 validator reads the name.
+    let accented = codec::encode(
+        &UserResponse {
+            user: Some(User {
+                name: format!("é{}", "n".repeat((64 << 10) - 2)).into(),
+                ..user(0)
+            }),
+        },
+        usize::MAX,
+    )
+    .expect("e");
+    let accented_payload = accented.slice(5..);
+    group.bench_function(
+        "decode a User with a 64 KiB non-ASCII name (UTF-8 check)",
+        |b| {
+            b.iter(|| {
+                black_box(
+                    codec::decode::<UserResponse<'_>>(black_box(&accented_payload)).expect("ok"),
+                )
+            })
+        },
+    );
     group.finish();
 }
 

@@ -30,6 +30,7 @@
 
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
@@ -426,9 +427,16 @@ impl CallHead {
     }
 }
 
+// Each `run_*` is a plain fn that takes `self` apart and returns an async block, not an
+// `async fn`: an async fn moves its arguments into locals and keeps both copies in its future
+// for its whole life, so the call's parts would be held twice. The handler is pinned where it
+// is made and `supervise` gets a reference to it, not a copy. Together that takes a GetUser
+// call's future from 1,728 to 1,024 bytes. CallBatch boxes it, and below about 1 KiB the box
+// comes from malloc's per-thread cache: GetUser 40.5k (or 41.8k, depending on the heap's
+// state) -> 39.9k instructions.
 impl ServerCall {
     /// Runs unary method `M` of `service`: one request, the handler, one reply, the status.
-    pub(crate) async fn run_unary<M, S>(self, service: Arc<S>)
+    pub(crate) fn run_unary<M, S>(self, service: Arc<S>) -> impl Future<Output = ()>
     where
         M: UnaryMethod<S>,
         S: Send + Sync + 'static + ?Sized,
@@ -438,27 +446,30 @@ impl ServerCall {
             mut body,
             mut respond,
         } = self;
-        let Some((payload, compressed)) = read_request(&mut body, &mut head, &mut respond).await
-        else {
-            return;
-        };
-        let deadline = head.deadline;
-        let handler = async {
-            let message = codec::decode::<View<'_, M::Request>>(&payload)?;
-            let mut request = head.request(message);
-            request.set_was_compressed(compressed);
-            let response = M::call(&service, request).await?;
-            head.encode_reply(response)
-        };
-        let (code, sent) = match supervise(&mut respond, deadline, handler).await {
-            Some(outcome) => finish_single(&mut respond, outcome),
-            None => (Code::Cancelled, 0),
-        };
-        head.done(code, sent);
+        async move {
+            let Some((payload, compressed)) =
+                read_request(&mut body, &mut head, &mut respond).await
+            else {
+                return;
+            };
+            let deadline = head.deadline;
+            let handler = async {
+                let message = codec::decode::<View<'_, M::Request>>(&payload)?;
+                let mut request = head.request(message);
+                request.set_was_compressed(compressed);
+                let response = M::call(&service, request).await?;
+                head.encode_reply(response)
+            };
+            let (code, sent) = match supervise(&mut respond, deadline, pin!(handler)).await {
+                Some(outcome) => finish_single(&mut respond, outcome),
+                None => (Code::Cancelled, 0),
+            };
+            head.done(code, sent);
+        }
     }
 
     /// Runs client-streaming method `M`: a stream of requests, one reply.
-    pub(crate) async fn run_client_streaming<M, S>(self, service: Arc<S>)
+    pub(crate) fn run_client_streaming<M, S>(self, service: Arc<S>) -> impl Future<Output = ()>
     where
         M: ClientStreamingMethod<S>,
         S: Send + Sync + 'static + ?Sized,
@@ -468,21 +479,23 @@ impl ServerCall {
             body,
             mut respond,
         } = self;
-        let deadline = head.deadline;
-        let requests = head.request_stream(body);
-        let handler = async {
-            let response = M::call(&service, head.request(requests)).await?;
-            head.encode_reply(response)
-        };
-        let (code, sent) = match supervise(&mut respond, deadline, handler).await {
-            Some(outcome) => finish_single(&mut respond, outcome),
-            None => (Code::Cancelled, 0),
-        };
-        head.done(code, sent);
+        async move {
+            let deadline = head.deadline;
+            let requests = head.request_stream(body);
+            let handler = async {
+                let response = M::call(&service, head.request(requests)).await?;
+                head.encode_reply(response)
+            };
+            let (code, sent) = match supervise(&mut respond, deadline, pin!(handler)).await {
+                Some(outcome) => finish_single(&mut respond, outcome),
+                None => (Code::Cancelled, 0),
+            };
+            head.done(code, sent);
+        }
     }
 
     /// Runs server-streaming method `M`: one request, a stream of replies.
-    pub(crate) async fn run_server_streaming<M, S>(self, service: Arc<S>)
+    pub(crate) fn run_server_streaming<M, S>(self, service: Arc<S>) -> impl Future<Output = ()>
     where
         M: ServerStreamingMethod<S>,
         S: Send + Sync + 'static + ?Sized,
@@ -492,25 +505,28 @@ impl ServerCall {
             mut body,
             mut respond,
         } = self;
-        let Some((payload, compressed)) = read_request(&mut body, &mut head, &mut respond).await
-        else {
-            return;
-        };
-        let (tx, rx) = mpsc::channel(1);
-        let sink = head.sink::<M::Response>(tx);
-        let deadline = head.deadline;
-        let handler = async {
-            let message = codec::decode::<View<'_, M::Request>>(&payload)?;
-            let mut request = head.request(message);
-            request.set_was_compressed(compressed);
-            M::call(&service, request, sink).await
-        };
-        let (code, sent) = drive_streaming_reply(respond, handler, rx, deadline).await;
-        head.done(code, sent);
+        async move {
+            let Some((payload, compressed)) =
+                read_request(&mut body, &mut head, &mut respond).await
+            else {
+                return;
+            };
+            let (tx, rx) = mpsc::channel(1);
+            let sink = head.sink::<M::Response>(tx);
+            let deadline = head.deadline;
+            let handler = async {
+                let message = codec::decode::<View<'_, M::Request>>(&payload)?;
+                let mut request = head.request(message);
+                request.set_was_compressed(compressed);
+                M::call(&service, request, sink).await
+            };
+            let (code, sent) = drive_streaming_reply(respond, handler, rx, deadline).await;
+            head.done(code, sent);
+        }
     }
 
     /// Runs bidirectional-streaming method `M`: a stream each way.
-    pub(crate) async fn run_bidi_streaming<M, S>(self, service: Arc<S>)
+    pub(crate) fn run_bidi_streaming<M, S>(self, service: Arc<S>) -> impl Future<Output = ()>
     where
         M: BidiStreamingMethod<S>,
         S: Send + Sync + 'static + ?Sized,
@@ -520,14 +536,16 @@ impl ServerCall {
             body,
             respond,
         } = self;
-        let (tx, rx) = mpsc::channel(1);
-        let sink = head.sink::<M::Response>(tx);
-        let deadline = head.deadline;
-        let requests = head.request_stream(body);
-        let request = head.request(requests);
-        let handler = M::call(&service, request, sink);
-        let (code, sent) = drive_streaming_reply(respond, handler, rx, deadline).await;
-        head.done(code, sent);
+        async move {
+            let (tx, rx) = mpsc::channel(1);
+            let sink = head.sink::<M::Response>(tx);
+            let deadline = head.deadline;
+            let requests = head.request_stream(body);
+            let request = head.request(requests);
+            let handler = M::call(&service, request, sink);
+            let (code, sent) = drive_streaming_reply(respond, handler, rx, deadline).await;
+            head.done(code, sent);
+        }
     }
 }
 
@@ -623,11 +641,12 @@ async fn read_one_message(
 }
 
 /// Runs `handler` while watching the stream: `None` if the client reset it (the handler is
-/// dropped, unanswered); DEADLINE_EXCEEDED if the deadline passes first.
+/// dropped, unanswered); DEADLINE_EXCEEDED if the deadline passes first. The handler is
+/// pinned by the caller, so that its future is stored once, in the caller's.
 async fn supervise<T>(
     respond: &mut SendResponse<Bytes>,
     deadline: Option<Instant>,
-    handler: impl Future<Output = Result<T, Status>>,
+    handler: Pin<&mut impl Future<Output = Result<T, Status>>>,
 ) -> Option<Result<T, Status>> {
     let reset = poll_fn(|cx| respond.poll_reset(cx));
     let expired = async {
