@@ -47,8 +47,8 @@ pub fn decode<'a, M: MessageRead<'a>>(payload: &'a [u8]) -> Result<M, Status> {
 ///
 /// The generated decoders call this instead of quick-protobuf's `BytesReader::read_string`
 /// (build.rs rewrites the call). Both read the same bytes; the difference is the validator.
-/// A string of [`ASCII_SCAN_MIN`] bytes or more is first scanned for plain ASCII
-/// ([`as_ascii`]), which is valid UTF-8 as it stands. Anything else goes to `simdutf8`,
+/// A string of `ASCII_SCAN_MIN` (128) bytes or more is first scanned for plain ASCII
+/// (`as_ascii`), which is valid UTF-8 as it stands. Anything else goes to `simdutf8`,
 /// which checks 32 or 64 bytes per step where `core::str::from_utf8` checks a word. A
 /// 64 KiB ASCII name costs about 4k instructions (29k with `core::str::from_utf8`, 9k with
 /// `simdutf8` alone; see docs/performance.md), and short strings cost what they did. On
