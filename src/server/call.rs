@@ -460,10 +460,7 @@ impl ServerCall {
                 let response = M::call(&service, request).await?;
                 head.encode_reply(response)
             };
-            let (code, sent) = match supervise(&mut respond, deadline, pin!(handler)).await {
-                Some(outcome) => finish_single(&mut respond, outcome),
-                None => (Code::Cancelled, 0),
-            };
+            let (code, sent) = supervise(&mut respond, deadline, pin!(handler)).await;
             head.done(code, sent);
         }
     }
@@ -486,10 +483,7 @@ impl ServerCall {
                 let response = M::call(&service, head.request(requests)).await?;
                 head.encode_reply(response)
             };
-            let (code, sent) = match supervise(&mut respond, deadline, pin!(handler)).await {
-                Some(outcome) => finish_single(&mut respond, outcome),
-                None => (Code::Cancelled, 0),
-            };
+            let (code, sent) = supervise(&mut respond, deadline, pin!(handler)).await;
             head.done(code, sent);
         }
     }
@@ -640,16 +634,18 @@ async fn read_one_message(
     Ok(Some((payload, compressed)))
 }
 
-/// Runs `handler` while watching the stream: `None` if the client reset it (the handler is
-/// dropped, unanswered); DEADLINE_EXCEEDED if the deadline passes first. The handler is
-/// pinned by the caller, so that its future is stored once, in the caller's (and, like the
-/// `run_*` functions, this is a plain fn around an async block, so that `deadline` is too).
+/// Runs `handler` while watching the stream, then sends its single reply (`finish_single`)
+/// and returns the status and the message bytes sent. If the client resets the stream, the
+/// handler is dropped, unanswered (CANCELLED); if the deadline passes first, the reply is
+/// DEADLINE_EXCEEDED. The handler is pinned by the caller, so that its future is stored
+/// once, in the caller's (and, like the `run_*` functions, this is a plain fn around an async
+/// block, so that `deadline` is too).
 #[allow(clippy::manual_async_fn)] // deliberately not an async fn: see above
-fn supervise<'a, T>(
+fn supervise<'a>(
     respond: &'a mut SendResponse<Bytes>,
     deadline: Option<Instant>,
-    handler: Pin<&'a mut impl Future<Output = Result<T, Status>>>,
-) -> impl Future<Output = Option<Result<T, Status>>> + 'a {
+    handler: Pin<&'a mut impl Future<Output = Result<Reply, Status>>>,
+) -> impl Future<Output = (Code, u64)> + 'a {
     async move {
         let reset = poll_fn(|cx| respond.poll_reset(cx));
         let expired = async {
@@ -658,17 +654,18 @@ fn supervise<'a, T>(
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let outcome = tokio::select! {
             // The handler first: a unary handler usually completes on its first poll, and then
             // the stream need not be looked at.
             biased;
-            outcome = handler => Some(outcome),
+            outcome = handler => outcome,
             reason = reset => {
                 debug!(reason = ?reason.ok(), "cancelled by the client");
-                None
+                return (Code::Cancelled, 0);
             }
-            () = expired => Some(Err(Status::deadline_exceeded("deadline exceeded"))),
-        }
+            () = expired => Err(Status::deadline_exceeded("deadline exceeded")),
+        };
+        finish_single(respond, outcome)
     }
 }
 
