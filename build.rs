@@ -86,7 +86,7 @@ fn run() -> BuildResult<()> {
         pb_rs::types::FileDescriptor::run(&config)
             .map_err(|e| format!("pb-rs on {}: {e:?}", rel.display()))?;
         let generated = find_generated(&dir)?;
-        module.absorb(&fs::read_to_string(&generated)?);
+        module.absorb(&fs::read_to_string(&generated)?)?;
     }
 
     // Every message's Rust name, by full protobuf name, for the service glue.
@@ -372,7 +372,7 @@ struct Module {
 }
 
 impl Module {
-    fn absorb(&mut self, generated: &str) {
+    fn absorb(&mut self, generated: &str) -> BuildResult<()> {
         let mut nested = false; // inside a `pub mod mod_X { … }` of nested types
         for line in generated.lines() {
             // Inner attributes cannot follow `include!` inside a module; the wrapping module
@@ -410,11 +410,20 @@ impl Module {
                     self.messages.push((name, has_lifetime));
                 }
             }
-            // Strings are validated by rawgrpc's faster UTF-8 check (`codec::read_string`).
-            self.body.push_str(&line.replace(
+            // Strings are validated by rawgrpc's faster UTF-8 check (`codec::read_string`). A
+            // pb-rs that wrote the call differently would silently keep the slower check, so
+            // any other form fails the build.
+            let line = line.replace(
                 "r.read_string(bytes)",
                 "::rawgrpc::codec::read_string(r, bytes)",
-            ));
+            );
+            if line.contains(".read_string(") {
+                return Err(format!(
+                    "pb-rs reads a string in a form build.rs does not know: {line}"
+                )
+                .into());
+            }
+            self.body.push_str(&line);
             self.body.push('\n');
         }
         for (name, has_lifetime) in &self.messages {
@@ -440,6 +449,7 @@ impl Module {
                  type View<'a> = {view};\n}}\n"
             );
         }
+        Ok(())
     }
 }
 
