@@ -92,8 +92,10 @@ impl ClientTls {
         })
     }
 
-    /// Runs the TLS handshake over `socket`.
-    pub(crate) async fn connect(
+    /// Runs the TLS handshake over `socket` and checks that the server agreed to HTTP/2
+    /// (ALPN `h2`). [`Channel`](crate::client::Channel) calls it on every connection it opens;
+    /// it is public for callers that drive the connection themselves (tests, for one).
+    pub async fn connect(
         &self,
         socket: tokio::net::TcpStream,
     ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, Status> {

@@ -307,7 +307,6 @@ async fn tls_with_alpn_h2_and_a_wrong_ca_fails_cleanly() {
 /// runs out, not a whole `handshake_timeout` after TLS completed.
 #[tokio::test]
 async fn the_handshake_timeout_covers_tls_and_the_http2_preface_together() {
-    use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
     use std::time::{Duration, Instant};
 
     let (cert, acceptor) = localhost_tls("budget");
@@ -319,28 +318,14 @@ async fn the_handshake_timeout_covers_tls_and_the_http2_preface_together() {
     .with_tls(acceptor)
     .add_service(user_service());
     let (addr, _stop) = start(server).await;
-
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(cert.as_bytes()) {
-        roots.add(c.expect("PEM")).expect("root");
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let client_tls = ClientTls::from_ca_pem(cert.as_bytes(), "localhost").expect("client TLS");
 
     let accepted = Instant::now();
     let socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
     // Most of the budget goes by before the ClientHello; TLS then completes in time.
     tokio::time::sleep(budget * 7 / 10).await;
-    let name = ServerName::try_from("localhost").expect("name");
-    let mut tls = connector
-        .connect(name, socket)
+    let mut tls = client_tls
+        .connect(socket)
         .await
         .expect("TLS completes within the budget");
     // No HTTP/2 preface follows: the server closes the connection when the budget is spent.
